@@ -1,0 +1,141 @@
+"""/blogs: public reads; writes need a token, and only a blog's author may change it.
+
+Creating or editing a blog asks the worker for its word count and reading time; the
+blog row is committed first, so a missed enqueue only delays the stats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
+from sqlalchemy import bindparam, insert, select, update
+
+from api.auth import PUBLIC, SECURITY
+from api.errors import forbidden, not_found, parse_id
+from api.routes._common import (
+    AUTH,
+    BAD_ID,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Limit,
+    Offset,
+    update_by_id,
+    updated_values,
+)
+from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, PageMeta, changes, utc
+from api.state import AppState, AuthedRequest
+from shared.db import Query, Runner
+from shared.models import Blog, RowCount, utcnow
+
+_COLUMNS = (
+    Blog.id,
+    Blog.user_id,
+    Blog.title,
+    Blog.content,
+    Blog.word_count,
+    Blog.reading_minutes,
+    Blog.created_at,
+    Blog.updated_at,
+)
+_LIVE = Blog.deleted_at.is_(None)
+
+GET_BLOG = Query(select(*_COLUMNS).where(Blog.id == bindparam("row_id"), _LIVE))
+LOCK_BLOG_OWNER = Query(select(Blog.user_id).where(Blog.id == bindparam("row_id"), _LIVE).with_for_update())
+LIST_BLOGS = Query(
+    select(*_COLUMNS).where(_LIVE).order_by(Blog.id).limit(bindparam("limit")).offset(bindparam("offset"))
+)
+COUNT_BLOGS = Query(select(RowCount.n).where(RowCount.name == "blogs"))
+INSERT_BLOG = Query(
+    insert(Blog).values(
+        user_id=bindparam("user_id"),
+        title=bindparam("title"),
+        content=bindparam("content"),
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+DELETE_BLOG = Query(update(Blog).where(Blog.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
+
+
+def blog_out(row: Sequence[Any]) -> BlogOut:
+    return BlogOut(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]), utc(row[7]))
+
+
+async def lock_own_blog(tx: Runner, blog_id: int, user_id: int) -> None:
+    """404 if the blog is gone, 403 if it is someone else's; holds the row until commit."""
+    owner = await tx.fetch_one(LOCK_BLOG_OWNER, row_id=blog_id)
+    if owner is None:
+        raise not_found()
+    if owner[0] != user_id:
+        raise forbidden("blogs")
+
+
+class BlogController(Controller):
+    path = "/blogs"
+    tags = ["blogs"]
+
+    @get(opt=PUBLIC, responses=UNAVAILABLE)
+    async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
+        async with state.db.transaction() as tx:
+            rows = await tx.fetch_all(LIST_BLOGS, limit=limit, offset=offset)
+            total = await tx.fetch_one(COUNT_BLOGS)
+        return Page(
+            "success getting blogs",
+            [blog_out(r) for r in rows],
+            PageMeta(total[0] if total else 0, limit, offset),
+        )
+
+    @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
+    async def get_blog(self, state: AppState, blog_id: FromPath[str]) -> Envelope[BlogOut]:
+        row = await state.db.fetch_one(GET_BLOG, row_id=parse_id(blog_id))
+        if row is None:
+            raise not_found()
+        return Envelope("success getting blog", blog_out(row))
+
+    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    async def create_blog(
+        self, request: AuthedRequest, state: AppState, data: JSONBody[BlogCreate]
+    ) -> Envelope[BlogOut]:
+        now = utcnow()
+        outcome = await state.db.execute(
+            INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
+        )
+        await state.jobs.compute_blog_stats(outcome.lastrowid)
+        blog = BlogOut(outcome.lastrowid, request.user, data.title, data.content, None, None, utc(now), utc(now))
+        return Envelope("success creating blog", blog)
+
+    @put(
+        "/{blog_id:str}",
+        security=SECURITY,
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
+    )
+    async def update_blog(
+        self, request: AuthedRequest, state: AppState, blog_id: FromPath[str], data: BlogUpdate
+    ) -> Envelope[BlogOut]:
+        ident = parse_id(blog_id)
+        sent = changes(data)
+        async with state.db.transaction() as tx:
+            await lock_own_blog(tx, ident, request.user)
+            await tx.execute(update_by_id(Blog, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
+            row = await tx.fetch_one(GET_BLOG, row_id=ident)
+        assert row is not None
+        if "content" in sent:
+            await state.jobs.compute_blog_stats(ident)
+        return Envelope("success updating blog", blog_out(row))
+
+    @delete(
+        "/{blog_id:str}",
+        status_code=200,
+        security=SECURITY,
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND},
+    )
+    async def delete_blog(self, request: AuthedRequest, state: AppState, blog_id: FromPath[str]) -> Message:
+        ident = parse_id(blog_id)
+        async with state.db.transaction() as tx:
+            await lock_own_blog(tx, ident, request.user)
+            await tx.execute(DELETE_BLOG, row_id=ident, now=utcnow())
+        return Message("success deleting blog")

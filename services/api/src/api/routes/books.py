@@ -1,0 +1,105 @@
+"""/books: public reads, authenticated writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
+from sqlalchemy import bindparam, insert, select, update
+
+from api.auth import PUBLIC, SECURITY
+from api.errors import not_found, parse_id
+from api.routes._common import (
+    AUTH,
+    BAD_ID,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Limit,
+    Offset,
+    update_by_id,
+    updated_values,
+)
+from api.schemas import BookCreate, BookOut, BookUpdate, Envelope, Message, Page, PageMeta, changes, utc
+from api.state import AppState
+from shared.db import Query
+from shared.models import Book, RowCount, utcnow
+
+_COLUMNS = (Book.id, Book.title, Book.author, Book.genre, Book.year, Book.created_at, Book.updated_at)
+_LIVE = Book.deleted_at.is_(None)
+
+GET_BOOK = Query(select(*_COLUMNS).where(Book.id == bindparam("row_id"), _LIVE))
+LOCK_BOOK = Query(select(Book.id).where(Book.id == bindparam("row_id"), _LIVE).with_for_update())
+LIST_BOOKS = Query(
+    select(*_COLUMNS).where(_LIVE).order_by(Book.id).limit(bindparam("limit")).offset(bindparam("offset"))
+)
+COUNT_BOOKS = Query(select(RowCount.n).where(RowCount.name == "books"))
+INSERT_BOOK = Query(
+    insert(Book).values(
+        title=bindparam("title"),
+        author=bindparam("author"),
+        genre=bindparam("genre"),
+        year=bindparam("year"),
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+DELETE_BOOK = Query(update(Book).where(Book.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
+
+
+def book_out(row: Sequence[Any]) -> BookOut:
+    return BookOut(row[0], row[1], row[2], row[3], row[4], utc(row[5]), utc(row[6]))
+
+
+class BookController(Controller):
+    path = "/books"
+    tags = ["books"]
+
+    @get(opt=PUBLIC, responses=UNAVAILABLE)
+    async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
+        async with state.db.transaction() as tx:
+            rows = await tx.fetch_all(LIST_BOOKS, limit=limit, offset=offset)
+            total = await tx.fetch_one(COUNT_BOOKS)
+        return Page(
+            "success getting books",
+            [book_out(r) for r in rows],
+            PageMeta(total[0] if total else 0, limit, offset),
+        )
+
+    @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
+    async def get_book(self, state: AppState, book_id: FromPath[str]) -> Envelope[BookOut]:
+        row = await state.db.fetch_one(GET_BOOK, row_id=parse_id(book_id))
+        if row is None:
+            raise not_found()
+        return Envelope("success getting book", book_out(row))
+
+    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    async def create_book(self, state: AppState, data: JSONBody[BookCreate]) -> Envelope[BookOut]:
+        now = utcnow()
+        outcome = await state.db.execute(
+            INSERT_BOOK, title=data.title, author=data.author, genre=data.genre, year=data.year, now=now
+        )
+        book = BookOut(outcome.lastrowid, data.title, data.author, data.genre, data.year, utc(now), utc(now))
+        return Envelope("success creating book", book)
+
+    @put("/{book_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    async def update_book(
+        self, state: AppState, book_id: FromPath[str], data: JSONBody[BookUpdate]
+    ) -> Envelope[BookOut]:
+        ident = parse_id(book_id)
+        sent = changes(data)
+        async with state.db.transaction() as tx:
+            if await tx.fetch_one(LOCK_BOOK, row_id=ident) is None:
+                raise not_found()
+            await tx.execute(update_by_id(Book, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
+            row = await tx.fetch_one(GET_BOOK, row_id=ident)
+        assert row is not None
+        return Envelope("success updating book", book_out(row))
+
+    @delete("/{book_id:str}", status_code=200, security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND})
+    async def delete_book(self, state: AppState, book_id: FromPath[str]) -> Message:
+        outcome = await state.db.execute(DELETE_BOOK, row_id=parse_id(book_id), now=utcnow())
+        if outcome.rowcount == 0:
+            raise not_found()
+        return Message("success deleting book")

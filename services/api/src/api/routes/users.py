@@ -1,0 +1,138 @@
+"""/users: registration is public; everything else needs a token, and writes are self-only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_409_CONFLICT
+from sqlalchemy import bindparam, insert, select, update
+
+from api.auth import PUBLIC, SECURITY
+from api.errors import ApiError, forbidden, not_found, parse_id
+from api.routes._common import (
+    AUTH,
+    BAD_ID,
+    CONFLICT,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Limit,
+    Offset,
+    update_by_id,
+    updated_values,
+)
+from api.schemas import Envelope, Message, Page, PageMeta, UserCreate, UserOut, UserUpdate, changes, utc
+from api.state import AppState, AuthedRequest
+from shared.db import DuplicateKey, Query
+from shared.models import RowCount, User, utcnow
+from shared.passwords import hash_password_async
+
+EMAIL_TAKEN = "email is already registered"
+
+_COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
+_LIVE = User.deleted_at.is_(None)
+
+GET_USER = Query(select(*_COLUMNS).where(User.id == bindparam("row_id"), _LIVE))
+LOCK_USER = Query(select(User.id).where(User.id == bindparam("row_id"), _LIVE).with_for_update())
+LIST_USERS = Query(
+    select(*_COLUMNS).where(_LIVE).order_by(User.id).limit(bindparam("limit")).offset(bindparam("offset"))
+)
+COUNT_USERS = Query(select(RowCount.n).where(RowCount.name == "users"))
+INSERT_USER = Query(
+    insert(User).values(
+        name=bindparam("name"),
+        email=bindparam("email"),
+        password=bindparam("password"),
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+DELETE_USER = Query(update(User).where(User.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
+
+
+def user_out(row: Sequence[Any]) -> UserOut:
+    return UserOut(row[0], row[1], row[2], utc(row[3]), utc(row[4]))
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively everywhere (MySQL's collation already does)."""
+    return email.strip().lower()
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ["users"]
+
+    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **UNAVAILABLE})
+    async def register(self, state: AppState, data: JSONBody[UserCreate]) -> Envelope[UserOut]:
+        email = normalize_email(data.email)
+        password = await hash_password_async(data.password)
+        now = utcnow()
+        try:
+            outcome = await state.db.execute(INSERT_USER, name=data.name, email=email, password=password, now=now)
+        except DuplicateKey:
+            raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
+        return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
+
+    @get(security=SECURITY, responses={**AUTH, **UNAVAILABLE})
+    async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
+        async with state.db.transaction() as tx:
+            rows = await tx.fetch_all(LIST_USERS, limit=limit, offset=offset)
+            total = await tx.fetch_one(COUNT_USERS)
+        return Page(
+            "success getting users",
+            [user_out(r) for r in rows],
+            PageMeta(total[0] if total else 0, limit, offset),
+        )
+
+    @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    async def get_user(self, state: AppState, user_id: FromPath[str]) -> Envelope[UserOut]:
+        row = await state.db.fetch_one(GET_USER, row_id=parse_id(user_id))
+        if row is None:
+            raise not_found()
+        return Envelope("success getting user", user_out(row))
+
+    @put(
+        "/{user_id:str}",
+        security=SECURITY,
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    )
+    async def update_user(
+        self, request: AuthedRequest, state: AppState, user_id: FromPath[str], data: UserUpdate
+    ) -> Envelope[UserOut]:
+        ident = parse_id(user_id)
+        if ident != request.user:
+            raise forbidden("user")
+        sent = changes(data)
+        if "email" in sent:
+            sent["email"] = normalize_email(str(sent["email"]))
+        if "password" in sent:
+            sent["password"] = await hash_password_async(str(sent["password"]))
+        try:
+            async with state.db.transaction() as tx:
+                if await tx.fetch_one(LOCK_USER, row_id=ident) is None:
+                    raise not_found()
+                await tx.execute(update_by_id(User, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
+                row = await tx.fetch_one(GET_USER, row_id=ident)
+        except DuplicateKey:
+            raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
+        assert row is not None
+        return Envelope("success updating user", user_out(row))
+
+    @delete(
+        "/{user_id:str}",
+        status_code=200,
+        security=SECURITY,
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND},
+    )
+    async def delete_user(self, request: AuthedRequest, state: AppState, user_id: FromPath[str]) -> Message:
+        ident = parse_id(user_id)
+        if ident != request.user:
+            raise forbidden("user")
+        outcome = await state.db.execute(DELETE_USER, row_id=ident, now=utcnow())
+        if outcome.rowcount == 0:
+            raise not_found()
+        return Message("success deleting user")

@@ -1,0 +1,151 @@
+"""The API's wire format: request bodies (validated by msgspec) and response envelopes.
+
+Every success body is ``{"message", "data"}`` as in the original service (lists add
+``meta``); times are UTC in ISO 8601 with a ``Z``. Passwords have no field in any
+response type, so no code path can leak one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+T = TypeVar("T")
+
+Text255 = Annotated[str, Meta(min_length=1, max_length=255)]
+Genre = Annotated[str, Meta(max_length=255)]
+Email = Annotated[
+    str,
+    Meta(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ayu@example.com"]),
+]
+Password = Annotated[str, Meta(min_length=8, max_length=256)]
+Year = Annotated[int, Meta(ge=-9999, le=9999)]
+BlogContent = Annotated[str, Meta(min_length=1, max_length=100_000)]
+
+
+class Input(Struct, forbid_unknown_fields=True):
+    """Request bodies reject fields they do not know, so a typo is an error, not a no-op."""
+
+
+class UserCreate(Input):
+    name: Text255
+    email: Email
+    password: Password
+
+
+class UserUpdate(Input):
+    name: Text255 | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+
+
+class Credentials(Input):
+    email: Annotated[str, Meta(max_length=255)]
+    password: Annotated[str, Meta(max_length=256)]
+
+
+class BookCreate(Input):
+    title: Text255
+    author: Text255
+    genre: Genre
+    year: Year
+
+
+class BookUpdate(Input):
+    title: Text255 | UnsetType = UNSET
+    author: Text255 | UnsetType = UNSET
+    genre: Genre | UnsetType = UNSET
+    year: Year | UnsetType = UNSET
+
+
+class BlogCreate(Input):
+    title: Text255
+    content: BlogContent
+
+
+class BlogUpdate(Input):
+    title: Text255 | UnsetType = UNSET
+    content: BlogContent | UnsetType = UNSET
+
+
+def changes(update: Struct) -> dict[str, object]:
+    """The fields a PUT body actually sent: PUT changes only those."""
+    return {f: v for f in update.__struct_fields__ if (v := getattr(update, f)) is not UNSET}
+
+
+def utc(value: datetime) -> datetime:
+    """Stored times are naive UTC; say so on the wire."""
+    return value.replace(tzinfo=UTC)
+
+
+class UserOut(Struct):
+    id: int
+    name: str
+    email: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookOut(Struct):
+    id: int
+    title: str
+    author: str
+    genre: str
+    year: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class BlogOut(Struct):
+    id: int
+    user_id: int
+    title: str
+    content: str
+    word_count: int | None
+    reading_minutes: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PageMeta(Struct):
+    total: int
+    limit: int
+    offset: int
+
+
+class Envelope(Struct, Generic[T]):
+    message: str
+    data: T
+
+
+class Page(Struct, Generic[T]):
+    message: str
+    data: list[T]
+    meta: PageMeta
+
+
+class Message(Struct):
+    message: str
+
+
+class Token(Struct):
+    message: str
+    token: str
+
+
+class FieldError(Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(Struct, omit_defaults=True):
+    message: str
+    errors: list[FieldError] | UnsetType = UNSET
+
+
+class Health(Struct):
+    message: str
+    checks: dict[str, str] = msgspec.field(default_factory=dict)

@@ -1,0 +1,24 @@
+"""What the API keeps for the life of the process, and the request type handlers see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from shared.db import Database
+from shared.jobs import JobQueue
+from shared.settings import Settings
+
+
+class AppState(State):
+    """Typed view of ``app.state``; filled in by the app's lifespan."""
+
+    settings: Settings
+    db: Database
+    jobs: JobQueue
+
+
+# ``request.user`` is the authenticated user's id on routes that require a token.
+AuthedRequest = Request[int, str, Any]

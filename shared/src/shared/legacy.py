@@ -1,0 +1,151 @@
+"""Adopting, in place, a database that the original Go service (GORM AutoMigrate) left.
+
+GORM made every string ``longtext``, times ``datetime(3)``, called the genre column
+``genres``, put no unique index on email, and one early version stored a password in
+plain text. :func:`adopt` turns such a database into wadah's schema without losing a
+row: strings become ``VARCHAR(255)``, emails are normalised and made unique among live
+users, plain-text passwords are hashed (bcrypt ones stay and are upgraded at their
+owner's next login).
+
+Everything that could stop a constraint from being added is checked first, and if
+anything would, :class:`LegacyConflict` lists the rows and nothing at all is changed.
+MySQL cannot roll back DDL, so "check everything, then change" is the only safe order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from shared.passwords import hash_password
+
+MAX_TEXT = 255
+MAX_YEAR = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Conflict:
+    problem: str
+    rows: list[tuple[object, ...]]
+
+    def __str__(self) -> str:
+        lines = [f"{self.problem} ({len(self.rows)}):"]
+        lines += [f"  {row}" for row in self.rows]
+        return "\n".join(lines)
+
+
+class LegacyConflict(Exception):
+    """The legacy data breaks a constraint wadah needs; nothing was changed."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        self.conflicts = conflicts
+        super().__init__(
+            "the existing database cannot be adopted; nothing was changed. "
+            "Fix these rows and run the migration again:\n" + "\n".join(map(str, conflicts))
+        )
+
+
+def is_legacy(conn: Connection) -> bool:
+    """True when the original's tables are there (wadah's first migration has not run)."""
+    return "users" in inspect(conn).get_table_names()
+
+
+_CHECKS: list[tuple[str, str]] = [
+    (
+        "live users sharing an email (email, user ids)",
+        "SELECT LOWER(TRIM(COALESCE(email, ''))) AS e, GROUP_CONCAT(id ORDER BY id) FROM users "
+        "WHERE deleted_at IS NULL GROUP BY e HAVING COUNT(*) > 1 ORDER BY e",
+    ),
+    (
+        "blogs whose user does not exist (blog id, user_id)",
+        "SELECT b.id, b.user_id FROM blogs b LEFT JOIN users u ON u.id = b.user_id WHERE u.id IS NULL ORDER BY b.id",
+    ),
+    *[
+        (
+            f"{table}.{column} longer than {MAX_TEXT} characters (id, length)",
+            f"SELECT id, CHAR_LENGTH({column}) FROM {table} WHERE CHAR_LENGTH({column}) > {MAX_TEXT} ORDER BY id",
+        )
+        for table, column in [
+            ("users", "name"),
+            ("users", "email"),
+            ("users", "password"),
+            ("books", "title"),
+            ("books", "author"),
+            ("books", "genres"),
+            ("blogs", "title"),
+        ]
+    ],
+    (
+        "books.year outside a 32-bit integer (id, year)",
+        f"SELECT id, year FROM books WHERE ABS(year) > {MAX_YEAR} ORDER BY id",
+    ),
+]
+
+
+def find_conflicts(conn: Connection) -> list[Conflict]:
+    conflicts = []
+    for problem, sql in _CHECKS:
+        rows = [tuple(r) for r in conn.execute(text(sql))]
+        if rows:
+            conflicts.append(Conflict(problem, rows))
+    return conflicts
+
+
+def _hash_plain_text_passwords(conn: Connection) -> int:
+    rows = conn.execute(
+        text(
+            "SELECT id, password FROM users WHERE password <> '' "
+            "AND password NOT LIKE '$2_$%' AND password NOT LIKE '$argon2%'"
+        )
+    ).all()
+    for user_id, password in rows:
+        conn.execute(
+            text("UPDATE users SET password = :p WHERE id = :id"),
+            {"p": hash_password(password), "id": user_id},
+        )
+    return len(rows)
+
+
+_TIMES = (
+    "MODIFY created_at DATETIME(6) NOT NULL, MODIFY updated_at DATETIME(6) NOT NULL, MODIFY deleted_at DATETIME(6) NULL"
+)
+
+_CONVERT = [
+    # Fill the NULLs GORM allowed, so NOT NULL can be added.
+    "UPDATE users SET name = COALESCE(name, ''), email = LOWER(TRIM(COALESCE(email, ''))), "
+    "password = COALESCE(password, ''), created_at = COALESCE(created_at, NOW(6)), "
+    "updated_at = COALESCE(updated_at, created_at)",
+    "UPDATE books SET title = COALESCE(title, ''), author = COALESCE(author, ''), "
+    "genres = COALESCE(genres, ''), year = COALESCE(year, 0), created_at = COALESCE(created_at, NOW(6)), "
+    "updated_at = COALESCE(updated_at, created_at)",
+    "UPDATE blogs SET title = COALESCE(title, ''), content = COALESCE(content, ''), "
+    "created_at = COALESCE(created_at, NOW(6)), updated_at = COALESCE(updated_at, created_at)",
+    "ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4",
+    "ALTER TABLE books CONVERT TO CHARACTER SET utf8mb4",
+    "ALTER TABLE blogs CONVERT TO CHARACTER SET utf8mb4",
+    "ALTER TABLE users MODIFY name VARCHAR(255) NOT NULL, MODIFY email VARCHAR(255) NOT NULL, "
+    f"MODIFY password VARCHAR(255) NOT NULL, {_TIMES}, "
+    "ADD COLUMN is_live SMALLINT AS (CASE WHEN deleted_at IS NULL THEN 1 END) VIRTUAL, "
+    "ADD UNIQUE INDEX uq_users_email_live (email, is_live)",
+    "ALTER TABLE books MODIFY title VARCHAR(255) NOT NULL, MODIFY author VARCHAR(255) NOT NULL, "
+    f"CHANGE genres genre VARCHAR(255) NOT NULL, MODIFY year INT NOT NULL, {_TIMES}",
+    "ALTER TABLE blogs MODIFY user_id BIGINT UNSIGNED NOT NULL, MODIFY title VARCHAR(255) NOT NULL, "
+    f"MODIFY content MEDIUMTEXT NOT NULL, {_TIMES}, "
+    "ADD COLUMN word_count INT NULL, ADD COLUMN reading_minutes INT NULL",
+]
+
+
+def adopt(conn: Connection) -> None:
+    """Convert the original's schema and data to wadah's; raise LegacyConflict first if it cannot."""
+    if conn.dialect.name != "mysql":
+        raise RuntimeError("only a MySQL database left by the original service can be adopted")
+    conflicts = find_conflicts(conn)
+    if conflicts:
+        raise LegacyConflict(conflicts)
+    for statement in _CONVERT[:3]:
+        conn.execute(text(statement))
+    _hash_plain_text_passwords(conn)
+    for statement in _CONVERT[3:]:
+        conn.execute(text(statement))

