@@ -29,9 +29,11 @@ from sqlalchemy import event, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from shared.settings import Settings
+
+Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class Query:
 
     __slots__ = ("_compiled", "stmt")
 
-    def __init__(self, stmt: ClauseElement) -> None:
+    def __init__(self, stmt: Statement) -> None:
         self.stmt = stmt
         self._compiled: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
@@ -87,7 +89,7 @@ class Runner(Protocol):
     async def execute(self, query: Query, /, **params: Any) -> Outcome: ...
 
 
-def _mysql_code(exc: BaseException) -> int | None:
+def _mysql_code(exc: BaseException | None) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
@@ -104,7 +106,8 @@ def _translate(exc: BaseException) -> BaseException:
             return DuplicateKey(str(original))
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return DatabaseUnavailable(str(original))
-    if _mysql_code(original) in _MYSQL_CONNECTION_ERRORS or isinstance(original, OSError):
+    code = _mysql_code(original)
+    if (code is not None and code in _MYSQL_CONNECTION_ERRORS) or isinstance(original, OSError):
         return DatabaseUnavailable(str(original))
     return exc
 
@@ -148,7 +151,8 @@ class _EngineConnection:
 
     async def fetch_one(self, query: Query, /, **params: Any) -> Sequence[Any] | None:
         result = await self._conn.execute(query.stmt, params)
-        return result.first()
+        row: Sequence[Any] | None = result.first()
+        return row
 
     async def fetch_all(self, query: Query, /, **params: Any) -> list[Sequence[Any]]:
         result = await self._conn.execute(query.stmt, params)

@@ -24,7 +24,7 @@ ALGORITHM: Final = "HS256"
 MISSING_JWT: Final = "missing or malformed jwt"
 INVALID_JWT: Final = "invalid or expired jwt"
 BEARER_SCHEME: Final = "BearerToken"
-SECURITY: Final = [{BEARER_SCHEME: []}]
+SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER_SCHEME: []}]
 
 
 def issue_token(settings: Settings, user_id: int) -> str:

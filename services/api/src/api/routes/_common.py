@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -13,7 +13,9 @@ from sqlalchemy import bindparam, update
 
 from api.schemas import ErrorBody
 from shared.db import Query
-from shared.models import Base, utcnow
+from shared.models import Blog, Book, User, utcnow
+
+Model = type[User] | type[Book] | type[Blog]
 
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 1_000_000_000
@@ -34,14 +36,14 @@ CONFLICT = {409: _error("a live user already has this email")}
 UNAVAILABLE = {503: _error("the database is unavailable")}
 
 
-def update_by_id(model: type[Base], fields: Iterable[str]) -> Query:
+def update_by_id(model: Model, fields: Iterable[str]) -> Query:
     """``UPDATE model SET f = :new_f ... WHERE id = :id``, for a PUT that sends only some fields."""
     return _update_query(model, frozenset(fields))
 
 
 @lru_cache(maxsize=256)  # one compiled statement per set of fields a client has sent
-def _update_query(model: type[Base], fields: frozenset[str]) -> Query:
-    values = {f: bindparam("new_" + f) for f in sorted(fields)}
+def _update_query(model: Model, fields: frozenset[str]) -> Query:
+    values: dict[str, Any] = {f: bindparam("new_" + f) for f in sorted(fields)}
     return Query(update(model).where(model.id == bindparam("row_id")).values(values))
 
 

@@ -114,7 +114,7 @@ class BlogController(Controller):
         responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
     )
     async def update_blog(
-        self, request: AuthedRequest, state: AppState, blog_id: FromPath[str], data: BlogUpdate
+        self, request: AuthedRequest, state: AppState, blog_id: FromPath[str], data: JSONBody[BlogUpdate]
     ) -> Envelope[BlogOut]:
         ident = parse_id(blog_id)
         sent = changes(data)

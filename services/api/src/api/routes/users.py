@@ -101,7 +101,7 @@ class UserController(Controller):
         responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
     )
     async def update_user(
-        self, request: AuthedRequest, state: AppState, user_id: FromPath[str], data: UserUpdate
+        self, request: AuthedRequest, state: AppState, user_id: FromPath[str], data: JSONBody[UserUpdate]
     ) -> Envelope[UserOut]:
         ident = parse_id(user_id)
         if ident != request.user:

@@ -18,8 +18,6 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
-
 
 def _common() -> list[sa.Column]:  # type: ignore[type-arg]
     return [
@@ -46,7 +44,8 @@ def upgrade() -> None:
             sa.SmallInteger,
             sa.Computed("CASE WHEN deleted_at IS NULL THEN 1 END", persisted=False),
         ),
-        **MYSQL_TABLE,
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
     )
     op.create_index("idx_users_deleted_at", "users", ["deleted_at"])
     op.create_index("uq_users_email_live", "users", ["email", "is_live"], unique=True)
@@ -57,7 +56,8 @@ def upgrade() -> None:
         sa.Column("author", sa.String(255), nullable=False),
         sa.Column("genre", sa.String(255), nullable=False),
         sa.Column("year", sa.Integer, nullable=False),
-        **MYSQL_TABLE,
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
     )
     op.create_index("idx_books_deleted_at", "books", ["deleted_at"])
     op.create_table(
@@ -68,7 +68,8 @@ def upgrade() -> None:
         sa.Column("content", LongText, nullable=False),
         sa.Column("word_count", sa.Integer, nullable=True),
         sa.Column("reading_minutes", sa.Integer, nullable=True),
-        **MYSQL_TABLE,
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
     )
     op.create_index("idx_blogs_deleted_at", "blogs", ["deleted_at"])
 

@@ -1,0 +1,38 @@
+# wadah: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+RUN := $(UV) run --frozen
+
+.PHONY: help install run serve worker migrate test lint fmt
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## install everything (uv from PyPI if missing, then the locked dependencies)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+run: install ## API + worker on this machine, no Docker (embedded SQLite and Redis unless DATABASE_URL/REDIS_URL)
+	$(RUN) python scripts/run_local.py
+
+serve: ## the API alone (honours PORT, DATABASE_URL, WEB_CONCURRENCY); used by the benchmarks
+	$(RUN) python -m api
+
+worker: ## the worker alone
+	$(RUN) python -m worker
+
+migrate: ## upgrade the database (DATABASE_URL, DB_*, or the embedded SQLite) to head; adopts the original's schema
+	$(RUN) python -m shared.migrate
+
+test: install ## the whole suite (TEST_DATABASE_URL / TEST_REDIS_URL: real servers; else embedded)
+	$(RUN) pytest
+
+lint: install ## ruff and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: ## format and auto-fix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
