@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import jwt
 
 from api.auth import issue_token
 from shared.db import Database
@@ -38,6 +41,10 @@ class AUser:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def user_body(**overrides: Any) -> dict[str, Any]:
     name = unique("user")
     return {"name": name.title(), "email": f"{name}@example.com", "password": DEFAULT_PASSWORD, **overrides}
@@ -58,6 +65,15 @@ class Factory:
 
     def token_for(self, user_id: int) -> str:
         return issue_token(self.settings, user_id)
+
+    def forged_token(self, user_id: int, *, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
+        """A token built by hand: valid like ``token_for`` unless an argument breaks it."""
+        payload = {"user_id": user_id, "authorized": True, "exp": datetime.now(UTC) + timedelta(hours=1), **claims}
+        key = self.settings.jwt_secret if secret is None else secret
+        return jwt.encode(payload, key if algorithm != "none" else None, algorithm=algorithm)
+
+    def expired_token(self, user_id: int) -> str:
+        return self.forged_token(user_id, exp=datetime.now(UTC) - timedelta(minutes=5))
 
     async def user(self, **overrides: Any) -> AUser:
         body = user_body(**overrides)

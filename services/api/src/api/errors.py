@@ -51,8 +51,12 @@ def forbidden(what: str) -> ApiError:
 
 
 def parse_id(raw: str) -> int:
-    """A path id: digits only, 1 to 2**63-1; anything else is the original's 400."""
-    if not raw.isdigit() or len(raw) > 19 or not 0 < (value := int(raw)) <= MAX_ID:
+    """A path id: ASCII digits only, 1 to 2**63-1; anything else is the original's 400.
+
+    ``isascii`` matters: ``str.isdigit`` also accepts "²" (which ``int`` then refuses) and
+    other scripts' digits (Arabic-Indic, Devanagari...), which no client means as an id.
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 0 < (value := int(raw)) <= MAX_ID:
         raise ApiError(HTTP_400_BAD_REQUEST, INVALID_ID)
     return value
 

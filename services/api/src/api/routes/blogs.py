@@ -11,10 +11,11 @@ from typing import Any
 
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_401_UNAUTHORIZED
 from sqlalchemy import bindparam, insert, select, update
 
-from api.auth import PUBLIC, SECURITY
-from api.errors import forbidden, not_found, parse_id
+from api.auth import INVALID_JWT, PUBLIC, SECURITY
+from api.errors import ApiError, forbidden, not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
@@ -28,7 +29,7 @@ from api.routes._common import (
 )
 from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, PageMeta, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import Query, Runner
+from shared.db import ForeignKeyViolation, Query, Runner
 from shared.models import Blog, RowCount, utcnow
 
 _COLUMNS = (
@@ -101,9 +102,12 @@ class BlogController(Controller):
         self, request: AuthedRequest, state: AppState, data: JSONBody[BlogCreate]
     ) -> Envelope[BlogOut]:
         now = utcnow()
-        outcome = await state.db.execute(
-            INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
-        )
+        try:
+            outcome = await state.db.execute(
+                INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
+            )
+        except ForeignKeyViolation:  # a well-signed token for a user this database never had
+            raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT) from None
         await state.jobs.compute_blog_stats(outcome.lastrowid)
         blog = BlogOut(outcome.lastrowid, request.user, data.title, data.content, None, None, utc(now), utc(now))
         return Envelope("success creating blog", blog)
