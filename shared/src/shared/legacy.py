@@ -23,6 +23,7 @@ from shared.passwords import hash_password
 
 MAX_TEXT = 255
 MAX_YEAR = 2**31 - 1
+MAX_CONTENT_BYTES = 2**24 - 1  # MEDIUMTEXT
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ _CHECKS: list[tuple[str, str]] = [
             ("blogs", "title"),
         ]
     ],
+    (
+        f"blogs.content longer than {MAX_CONTENT_BYTES} bytes, MEDIUMTEXT's limit (id, bytes)",
+        "SELECT id, LENGTH(CONVERT(content USING utf8mb4)) AS n FROM blogs "
+        f"HAVING n > {MAX_CONTENT_BYTES} ORDER BY id",
+    ),
     (
         "books.year outside a 32-bit integer (id, year)",
         f"SELECT id, year FROM books WHERE ABS(year) > {MAX_YEAR} ORDER BY id",
@@ -137,13 +143,18 @@ _CONVERT = [
 ]
 
 
-def adopt(conn: Connection) -> None:
-    """Convert the original's schema and data to wadah's; raise LegacyConflict first if it cannot."""
+def check_adoptable(conn: Connection) -> None:
+    """Raise (LegacyConflict listing the rows) unless :func:`adopt` can succeed; reads only."""
     if conn.dialect.name != "mysql":
         raise RuntimeError("only a MySQL database left by the original service can be adopted")
     conflicts = find_conflicts(conn)
     if conflicts:
         raise LegacyConflict(conflicts)
+
+
+def adopt(conn: Connection) -> None:
+    """Convert the original's schema and data to wadah's; raise LegacyConflict first if it cannot."""
+    check_adoptable(conn)
     for statement in _CONVERT[:3]:
         conn.execute(text(statement))
     _hash_plain_text_passwords(conn)

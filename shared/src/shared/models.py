@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
     Text,
@@ -37,7 +38,9 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    # GORM's index names (idx_<table>_<column>), which an adopted database already has, so
+    # the models, the migrations and an adopted database agree on every name.
+    metadata = MetaData(naming_convention={"ix": "idx_%(table_name)s_%(column_0_name)s"})
 
 
 class TimestampMixin:
@@ -74,7 +77,7 @@ class Book(TimestampMixin, Base):
 class Blog(TimestampMixin, Base):
     __tablename__ = "blogs"
 
-    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_users_blogs"), index=True)
     title: Mapped[str] = mapped_column(String(255))
     content: Mapped[str] = mapped_column(LongText)
     # Filled in by the worker's compute_blog_stats job; NULL until it has run.

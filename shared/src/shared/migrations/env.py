@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from shared.db import create_engine
+from shared.legacy import check_adoptable, is_legacy
 from shared.models import Base
 from shared.settings import get_settings
 
@@ -21,6 +22,11 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
+    # Alembic creates its version table before the first migration runs, and on MySQL that
+    # CREATE commits at once: a legacy database that cannot be adopted is refused here,
+    # before anything is written, so that the refusal leaves it exactly as it was.
+    if context.get_context().get_current_revision() is None and is_legacy(connection):
+        check_adoptable(connection)
     with context.begin_transaction():
         context.run_migrations()
 
