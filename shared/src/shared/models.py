@@ -100,3 +100,63 @@ class RowCount(Base):
 
 
 COUNTED_TABLES = ("users", "books", "blogs")
+
+
+# Job ids are UUIDs as text: readable in logs, URLs and arq (whose job id they also are),
+# and the same on every backend; ASCII on MySQL keeps the key 36 bytes, not 144.
+JobId = String(36).with_variant(mysql.CHAR(36, charset="ascii", collation="ascii_bin"), "mysql")
+
+
+class Job(Base):
+    """One background job: the durable record behind an arq job of the same id.
+
+    Written in the same transaction as the change that asks for it (the outbox); the
+    worker moves it through ``queued -> running -> succeeded | failed``, or a client
+    cancels it. ``params`` and ``result`` hold JSON text encoded by ``shared.jobs`` (not
+    a JSON column type, so the API's driver path and the ORM store the same bytes).
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(JobId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(LongText)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    result: Mapped[str | None] = mapped_column(LongText, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The user who asked (NULL for cron jobs); no foreign key, so the cleanup can remove
+    # users while their finished jobs wait for their own retention.
+    requested_by: Mapped[int | None] = mapped_column(Id, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The worker that claimed it last; a crashed worker's running jobs are taken over.
+    worker: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+    __table_args__ = (
+        Index("ix_jobs_requester", "requested_by", "created_at"),
+        # The outbox (queued, not yet dispatched) and the sweeps (running; queued long ago).
+        Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
+        Index("ix_jobs_finished", "finished_at"),
+    )
+
+
+class ImportRejection(Base):
+    """A row a book import refused: its line in the upload and why.
+
+    Written in the same transaction as the batch it belongs to, so a retried import
+    records each rejection once, as it inserts each good row once.
+    """
+
+    __tablename__ = "import_rejections"
+
+    job_id: Mapped[str] = mapped_column(
+        JobId, ForeignKey("jobs.id", name="fk_import_rejections_job", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))

@@ -51,6 +51,33 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
 
+    # Background jobs (README "Jobs" explains each choice).
+    job_max_tries: int = Field(default=5, ge=1)  # attempts before a job ends `failed` with its last error
+    job_retry_base_seconds: float = Field(default=2.0, gt=0)  # transient-error backoff: base * 2**(try-1)
+    job_retry_max_seconds: float = Field(default=300.0, gt=0)
+    job_shutdown_grace_seconds: int = Field(default=25, ge=0)  # SIGTERM: running jobs get this long
+    job_retention_days: float = Field(default=30, gt=0)  # finished job rows (and export files) kept this long
+    worker_max_jobs: int = Field(default=50, ge=1)
+    worker_poll_delay_seconds: float = Field(default=0.01, gt=0)
+    # Outbox: rows the API could not hand to Redis are sent by the workers' dispatcher.
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatch_grace_seconds: float = Field(default=5.0, ge=0)  # leave fresh rows to the API's own enqueue
+    # Cleanup cron: `[second] minute hour day month weekday`, UTC; nightly at 03:00 by default.
+    cleanup_schedule: str = "0 3 * * *"
+    retention_days: float = Field(default=30, gt=0)  # soft-deleted rows are hard-deleted after this
+    import_dir: Path = Path("var") / "imports"
+    import_max_rows: int = Field(default=1_000_000, ge=1)
+    import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    export_dir: Path = Path("var") / "exports"
+    # Welcome email: without SMTP_HOST the message is written to the log instead.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "wadah <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def resources(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings)
         redis = redis_client(settings)
-        app.state.db, app.state.jobs = db, JobQueue(redis)
+        app.state.db, app.state.jobs = db, JobQueue(redis, db)
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await app.state.jobs.drain()
             await db.close()
             await redis.aclose()
 

@@ -1,15 +1,40 @@
-"""arq's WorkerSettings for wadah: which jobs run, and how they are retried and timed out."""
+"""arq's WorkerSettings for wadah: which jobs run, and how they are retried, timed and stopped.
+
+Tuning (measured by scripts/bench_jobs.py; README "Jobs"):
+
+* ``poll_delay`` 10 ms (``WORKER_POLL_DELAY_SECONDS``): arq polls its queue; its default
+  0.5 s sets the floor of enqueue-to-start latency. A poll is one ZRANGEBYSCORE.
+* ``max_jobs`` 50 (``WORKER_MAX_JOBS``): jobs in flight; mostly waiting on MariaDB, so
+  more than the pool's connections would only queue on the pool.
+* ``keep_result = 0``: the job row holds the result; arq's result keys would be a
+  second, volatile copy (see shared.jobs on what this means for arq's dedupe).
+* arq's per-job INFO lines are turned off (``arq.worker`` at WARNING); the wrapper
+  writes one line per job with the job and request ids.
+* ``job_completion_wait`` (``JOB_SHUTDOWN_GRACE_SECONDS``, 25 s): on SIGTERM the worker
+  stops taking jobs and gives running ones this long; the rest are cancelled, their
+  rows go back to ``queued`` and arq keeps them queued for the next worker. Compose's
+  ``stop_grace_period`` must be longer.
+* ``allow_abort_jobs``: ``POST /jobs/{id}/cancel`` aborts a running job through arq.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from datetime import UTC
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
 
 from shared.db import Database
-from shared.jobs import deserialize, serialize
+from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, deserialize, redis_client, serialize
 from shared.logging import configure_logging
 from shared.settings import get_settings
+from worker.dispatcher import Dispatcher
+from worker.jobs._runner import JobRecorder, job_function
 from worker.jobs.blog_stats import compute_blog_stats
 
 _settings = get_settings()
@@ -17,15 +42,39 @@ _settings = get_settings()
 
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(_settings.log_level)
-    ctx["db"] = Database(_settings)
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+    db = Database(_settings)
+    queue = JobQueue(redis_client(_settings), db)
+    dispatcher = Dispatcher(db, queue, _settings, worker_id)
+    await dispatcher.heartbeat()  # alive before the first claim, so no one takes our jobs over
+    stop = asyncio.Event()
+    ctx.update(
+        settings=_settings,
+        db=db,
+        queue=queue,
+        worker_id=worker_id,
+        recorder=JobRecorder(db, worker_id),
+        dispatcher_stop=stop,
+        dispatcher=asyncio.create_task(dispatcher.run(stop)),
+    )
+    logging.getLogger("worker").info("worker %s ready", worker_id)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["dispatcher_stop"].set()
+    await ctx["dispatcher"]
+    await ctx["recorder"].wait()
+    await ctx["queue"].drain()
+    await ctx["queue"].redis.aclose()
     await ctx["db"].close()
 
 
 class WorkerSettings:
-    functions: ClassVar = [compute_blog_stats]
+    functions: ClassVar = [
+        job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
+    ]
+    cron_jobs: ClassVar[list[Any]] = []
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(_settings.redis_url)
@@ -34,8 +83,10 @@ class WorkerSettings:
     health_check_interval = 10
     job_serializer = staticmethod(serialize)
     job_deserializer = staticmethod(deserialize)
-    job_timeout = 60  # seconds; no wadah job should take longer than this
-    max_tries = 5
-    keep_result = 60
-    max_jobs = 20
-    poll_delay = 0.05
+    keep_result = 0
+    max_jobs = _settings.worker_max_jobs
+    poll_delay = _settings.worker_poll_delay_seconds
+    job_completion_wait = _settings.job_shutdown_grace_seconds
+    allow_abort_jobs = True
+    timezone = UTC
+    log_results = False

@@ -1,7 +1,8 @@
 """/blogs: public reads; writes need a token, and only a blog's author may change it.
 
-Creating or editing a blog asks the worker for its word count and reading time; the
-blog row is committed first, so a missed enqueue only delays the stats.
+Creating or editing a blog asks the worker for its word count and reading time: the
+job row is written in the blog's own transaction (the outbox, see shared.jobs), so the
+stats are never lost, and only wait while Redis is away.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from api.routes._common import (
 from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, PageMeta, changes, utc
 from api.state import AppState, AuthedRequest
 from shared.db import ForeignKeyViolation, Query, Runner
+from shared.jobs import COMPUTE_BLOG_STATS
 from shared.models import Blog, RowCount, utcnow
 
 _COLUMNS = (
@@ -103,12 +105,16 @@ class BlogController(Controller):
     ) -> Envelope[BlogOut]:
         now = utcnow()
         try:
-            outcome = await state.db.execute(
-                INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
-            )
+            async with state.db.transaction() as tx:
+                outcome = await tx.execute(
+                    INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
+                )
+                job = await state.jobs.request(
+                    tx, COMPUTE_BLOG_STATS, {"blog_id": outcome.lastrowid}, requested_by=request.user
+                )
         except ForeignKeyViolation:  # a well-signed token for a user this database never had
             raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT) from None
-        await state.jobs.compute_blog_stats(outcome.lastrowid)
+        state.jobs.dispatch(job)
         blog = BlogOut(outcome.lastrowid, request.user, data.title, data.content, None, None, utc(now), utc(now))
         return Envelope("success creating blog", blog)
 
@@ -126,9 +132,14 @@ class BlogController(Controller):
             await lock_own_blog(tx, ident, request.user)
             await tx.execute(update_by_id(Blog, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
             row = await tx.fetch_one(GET_BLOG, row_id=ident)
+            job = (
+                await state.jobs.request(tx, COMPUTE_BLOG_STATS, {"blog_id": ident}, requested_by=request.user)
+                if "content" in sent
+                else None
+            )
         assert row is not None
-        if "content" in sent:
-            await state.jobs.compute_blog_stats(ident)
+        if job is not None:
+            state.jobs.dispatch(job)
         return Envelope("success updating blog", blog_out(row))
 
     @delete(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from sqlalchemy import select, update
 
-from shared.db import Database
 from shared.models import Blog
+from worker.jobs._runner import RunningJob
 
 WORDS_PER_MINUTE = 200
 
@@ -19,10 +18,9 @@ def reading_stats(content: str) -> tuple[int, int]:
     return words, math.ceil(words / WORDS_PER_MINUTE)
 
 
-async def compute_blog_stats(ctx: dict[str, Any], blog_id: int) -> dict[str, int] | None:
+async def compute_blog_stats(job: RunningJob, blog_id: int) -> dict[str, int] | None:
     """Idempotent: it reads the blog's current content, so running it twice stores the same numbers."""
-    db: Database = ctx["db"]
-    async with db.sessions.begin() as session:
+    async with job.db.sessions.begin() as session:
         content = await session.scalar(select(Blog.content).where(Blog.id == blog_id, Blog.deleted_at.is_(None)))
         if content is None:
             return None  # deleted since it was asked for: nothing to do

