@@ -66,7 +66,9 @@ class Factory:
     def token_for(self, user_id: int) -> str:
         return issue_token(self.settings, user_id)
 
-    def forged_token(self, user_id: int, *, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
+    def forged_token(
+        self, user_id: object, *, secret: str | None = None, algorithm: str = "HS256", **claims: Any
+    ) -> str:
         """A token built by hand: valid like ``token_for`` unless an argument breaks it."""
         payload = {"user_id": user_id, "authorized": True, "exp": datetime.now(UTC) + timedelta(hours=1), **claims}
         key = self.settings.jwt_secret if secret is None else secret
@@ -81,6 +83,14 @@ class Factory:
             row = User(name=body["name"], email=body["email"], password=_HASH)
             session.add(row)
         return AUser(row.id, row.name, row.email, DEFAULT_PASSWORD, self.token_for(row.id))
+
+    async def user_with_stored_password(self, stored: str, password: str) -> AUser:
+        """A user whose password column holds ``stored`` verbatim (a legacy bcrypt hash, say)."""
+        body = user_body()
+        async with self.db.sessions.begin() as session:
+            row = User(name=body["name"], email=body["email"], password=stored)
+            session.add(row)
+        return AUser(row.id, row.name, row.email, password, self.token_for(row.id))
 
     async def book(self, **overrides: Any) -> Book:
         async with self.db.sessions.begin() as session:

@@ -17,8 +17,9 @@ the three exceptions below so that callers never import a driver.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from sqlalchemy import event, literal_column, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Compiled, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Delete, Insert, Select, Update
@@ -61,25 +62,48 @@ class Outcome:
     lastrowid: int
 
 
+def _python_defaults(compiled: Compiled) -> dict[str, Callable[[], Any]]:
+    """The column defaults SQLAlchemy computes in Python (``default=``/``onupdate=utcnow``).
+
+    The engine fills them in before it executes; a statement run straight on the driver
+    must do the same, or an ``UPDATE`` that does not name ``updated_at`` writes it NULL.
+    """
+    made: dict[str, Callable[[], Any]] = {}
+    for columns, attr in (
+        (getattr(compiled, "insert_prefetch", ()), "default"),
+        (getattr(compiled, "update_prefetch", ()), "onupdate"),
+    ):
+        for column in columns:
+            default = getattr(column, attr)
+            if default is not None and default.is_callable:  # SQLAlchemy wraps it to take a context
+                made[column.key] = functools.partial(default.arg, None)
+    return made
+
+
 class Query:
     """A Core statement with named bind parameters, compiled once per dialect.
 
     Values written into the statement itself (``name == "books"``) are kept as defaults,
-    so callers pass only the named parameters.
+    so callers pass only the named parameters; Python-side column defaults are computed
+    per run, as the engine would.
     """
 
     __slots__ = ("_compiled", "stmt")
 
     def __init__(self, stmt: Statement) -> None:
         self.stmt = stmt
-        self._compiled: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
+        self._compiled: tuple[str, tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]] | None = None
 
     def driver_args(self, engine: AsyncEngine, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         """The SQL text for ``engine``'s driver and its positional arguments."""
         if self._compiled is None:
             compiled = self.stmt.compile(dialect=engine.dialect)
-            self._compiled = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
-        sql, names, defaults = self._compiled
+            names = tuple(compiled.positiontup or ())
+            generated = {k: make for k, make in _python_defaults(compiled).items() if k in names}
+            self._compiled = (compiled.string, names, dict(compiled.params), generated)
+        sql, names, defaults, generated = self._compiled
+        if generated:
+            params = {**{k: make() for k, make in generated.items() if k not in params}, **params}
         return sql, tuple(params[n] if n in params else defaults[n] for n in names)
 
 
