@@ -80,8 +80,7 @@ _CHECKS: list[tuple[str, str]] = [
     ],
     (
         f"blogs.content longer than {MAX_CONTENT_BYTES} bytes, MEDIUMTEXT's limit (id, bytes)",
-        "SELECT id, LENGTH(CONVERT(content USING utf8mb4)) AS n FROM blogs "
-        f"HAVING n > {MAX_CONTENT_BYTES} ORDER BY id",
+        f"SELECT id, LENGTH(CONVERT(content USING utf8mb4)) AS n FROM blogs HAVING n > {MAX_CONTENT_BYTES} ORDER BY id",
     ),
     (
         "books.year outside a 32-bit integer (id, year)",

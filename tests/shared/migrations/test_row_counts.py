@@ -1,0 +1,107 @@
+"""row_counts stays exactly the number of live rows, whatever a writer does (migration 0002).
+
+Every step writes plain SQL, as any writer might, and then compares the kept count with
+a real ``COUNT(*)`` of live rows and with the change the step should have made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from shared.migrate import upgrade
+from shared.models import COUNTED_TABLES, Blog, Book, RowCount, User, utcnow
+
+_seq = count(1)
+
+
+@pytest.fixture(scope="module")
+def counted_database(module_database: str) -> Iterator[str]:
+    upgrade(module_database)
+    yield module_database
+
+
+@pytest.fixture
+async def conn(counted_database: str) -> AsyncIterator[AsyncConnection]:
+    engine = create_async_engine(counted_database)
+    async with engine.connect() as connection:
+        yield connection
+    await engine.dispose()
+
+
+def _values(table: Table, **overrides: Any) -> dict[str, Any]:
+    n = next(_seq)
+    columns = {
+        "users": {"name": f"User {n}", "email": f"user-{n}@example.com", "password": "x"},
+        "books": {"title": f"Book {n}", "author": "Andrea Hirata", "genre": "Novel", "year": 2005},
+        "blogs": {"title": f"Blog {n}", "content": "some words"},
+    }[table.name]
+    return {**columns, **overrides}
+
+
+async def kept(conn: AsyncConnection, table: Table) -> int:
+    n = await conn.scalar(select(RowCount.n).where(RowCount.name == table.name))
+    assert n is not None
+    return int(n)
+
+
+async def live(conn: AsyncConnection, table: Table) -> int:
+    n = await conn.scalar(select(func.count()).select_from(table).where(table.c.deleted_at.is_(None)))
+    return int(n or 0)
+
+
+async def step(conn: AsyncConnection, table: Table, statement: Any, expected_change: int) -> None:
+    before = await kept(conn, table)
+    await conn.execute(statement)
+    await conn.commit()
+    after = await kept(conn, table)
+    assert after == await live(conn, table)
+    assert after - before == expected_change
+
+
+def test_every_counted_table_has_a_counter() -> None:
+    assert set(COUNTED_TABLES) == {User.__tablename__, Book.__tablename__, Blog.__tablename__}
+
+
+@pytest.mark.parametrize("model", [User, Book, Blog], ids=lambda m: m.__tablename__)
+async def test_the_count_follows_inserts_soft_deletes_restores_and_hard_deletes(
+    conn: AsyncConnection, model: type[User | Book | Blog]
+) -> None:
+    table: Table = model.__table__  # type: ignore[assignment]
+    assert await kept(conn, table) == await live(conn, table)
+    then = utcnow() - timedelta(days=1)
+    extra = {}
+    if table.name == "blogs":
+        author = await conn.execute(insert(User.__table__).values(_values(User.__table__)))
+        extra["user_id"] = author.inserted_primary_key[0]
+    ids = []
+    for _ in range(4):
+        before = await kept(conn, table)
+        result = await conn.execute(insert(table).values(_values(table, **extra)))
+        await conn.commit()
+        ids.append(result.inserted_primary_key[0])
+        assert await kept(conn, table) == before + 1 == await live(conn, table)
+    a, b, c, d = ids
+    by_id = table.c.id.in_
+
+    # inserting a row that is already deleted does not count it
+    await step(conn, table, insert(table).values(_values(table, deleted_at=then, **extra)), 0)
+    # soft-deleting several rows in one statement
+    await step(conn, table, update(table).where(by_id([a, b])).values(deleted_at=utcnow()), -2)
+    # changing other columns, of live and deleted rows alike, changes nothing
+    await step(conn, table, update(table).where(by_id([b, c])).values(updated_at=utcnow()), 0)
+    # deleting again (a new deleted_at on a deleted row) changes nothing
+    await step(conn, table, update(table).where(by_id([a])).values(deleted_at=utcnow()), 0)
+    # restoring: deleted_at back to NULL
+    await step(conn, table, update(table).where(by_id([a])).values(deleted_at=None), +1)
+    # hard deletes: a live row counts down, a soft-deleted one does not
+    await step(conn, table, delete(table).where(by_id([c])), -1)
+    await step(conn, table, delete(table).where(by_id([b])), 0)
+    # hard-deleting a mix in one statement
+    await step(conn, table, delete(table).where(by_id([a, d])), -2)
