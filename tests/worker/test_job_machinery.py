@@ -181,6 +181,7 @@ async def test_jobs_requested_while_redis_is_down_all_run_once_it_is_back(
             blog_ids.append(response.json()["data"]["id"])
         ready = await isolated_client.get("/readyz")
         assert ready.status_code == 503 and "redis" in ready.json()["message"]
+        assert ready.json()["pending_jobs"] == 20  # the outbox says how many jobs wait
         async with db.sessions() as session:
             pending = (await session.scalars(select(Job).where(Job.dispatched_at.is_(None)))).all()
         assert len(pending) == 20

@@ -41,7 +41,7 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.batching import Batcher
@@ -150,6 +150,10 @@ INSERT_JOB = Query(
     )
 )
 
+COUNT_PENDING = Query(
+    select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value, Job.dispatched_at.is_(None))
+)
+
 
 class JobQueue:
     """The enqueue side of every job: used by the API after its commits and by the dispatcher."""
@@ -236,6 +240,12 @@ class JobQueue:
                 update(Job).where(Job.id.in_(ids), Job.dispatched_at.is_(None)).values(dispatched_at=utcnow())
             )
         return [None] * len(ids)
+
+    async def pending(self) -> int:
+        """Jobs written but not yet handed to Redis: the outbox (an index range, cheap)."""
+        assert self.db is not None
+        row = await self.db.fetch_one(COUNT_PENDING)
+        return int(row[0]) if row else 0
 
     async def abort(self, job_id: str) -> None:
         """Ask the worker running ``job_id`` to cancel it (arq's abort set); best effort."""

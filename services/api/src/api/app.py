@@ -16,6 +16,7 @@ from api.errors import exception_handlers
 from api.routes.blogs import BlogController
 from api.routes.books import BookController
 from api.routes.health import healthz, readyz
+from api.routes.jobs import JobController
 from api.routes.login import login
 from api.routes.users import UserController
 from api.state import AppState
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
 
     return Litestar(
-        route_handlers=[UserController, BookController, BlogController, login, healthz, readyz],
+        route_handlers=[UserController, BookController, BlogController, JobController, login, healthz, readyz],
         state=AppState({"settings": settings}),
         lifespan=[resources],
         middleware=[auth_middleware],

@@ -149,3 +149,5 @@ class ErrorBody(Struct, omit_defaults=True):
 class Health(Struct):
     message: str
     checks: dict[str, str] = msgspec.field(default_factory=dict)
+    # /readyz: jobs written but not yet handed to Redis (they wait while Redis is away).
+    pending_jobs: int | None = None

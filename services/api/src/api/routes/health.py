@@ -37,16 +37,24 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
 )
 async def readyz(state: AppState) -> Response[Health]:
     """200 when the database and Redis both answer, else 503 naming the one that did not."""
-    results = dict(
-        await asyncio.gather(
-            _check("mysql" if state.db.is_mysql else "database", state.db.ping()),
-            _check("redis", state.jobs.redis.ping()),
-        )
+    *checks, pending = await asyncio.gather(
+        _check("mysql" if state.db.is_mysql else "database", state.db.ping()),
+        _check("redis", state.jobs.redis.ping()),
+        _pending_jobs(state),
     )
+    results = dict(checks)
     down = [name for name, status in results.items() if status != "ok"]
     if down:
         return Response(
-            Health(f"not ready: {', '.join(down)} unavailable", results),
+            Health(f"not ready: {', '.join(down)} unavailable", results, pending),
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return Response(Health("ready", results), status_code=HTTP_200_OK)
+    return Response(Health("ready", results, pending), status_code=HTTP_200_OK)
+
+
+async def _pending_jobs(state: AppState) -> int | None:
+    """The outbox's length: jobs that wait for Redis (None if the database does not answer)."""
+    try:
+        return await asyncio.wait_for(state.jobs.pending(), CHECK_TIMEOUT_SECONDS)
+    except Exception:
+        return None
