@@ -30,12 +30,13 @@ from typing import Any, ClassVar
 from arq.connections import RedisSettings
 
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, deserialize, redis_client, serialize
+from shared.jobs import COMPUTE_BLOG_STATS, WELCOME_EMAIL, JobQueue, deserialize, redis_client, serialize
 from shared.logging import configure_logging
 from shared.settings import get_settings
 from worker.dispatcher import Dispatcher
 from worker.jobs._runner import JobRecorder, job_function
 from worker.jobs.blog_stats import compute_blog_stats
+from worker.jobs.welcome_email import welcome_email
 
 _settings = get_settings()
 
@@ -73,6 +74,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     functions: ClassVar = [
         job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
+        job_function(WELCOME_EMAIL, welcome_email, timeout_s=60),
     ]
     cron_jobs: ClassVar[list[Any]] = []
     on_startup = startup

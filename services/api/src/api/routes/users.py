@@ -27,6 +27,7 @@ from api.routes._common import (
 from api.schemas import Envelope, Message, Page, PageMeta, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
 from shared.db import DuplicateKey, Query
+from shared.jobs import WELCOME_EMAIL
 from shared.models import RowCount, User, utcnow
 from shared.passwords import hash_password_async
 
@@ -72,9 +73,14 @@ class UserController(Controller):
         password = await hash_password_async(data.password)
         now = utcnow()
         try:
-            outcome = await state.db.execute(INSERT_USER, name=data.name, email=email, password=password, now=now)
+            async with state.db.transaction() as tx:  # the welcome email's job commits with the user
+                outcome = await tx.execute(INSERT_USER, name=data.name, email=email, password=password, now=now)
+                job = await state.jobs.request(
+                    tx, WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
+                )
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
+        state.jobs.dispatch(job)
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
 
     @get(security=SECURITY, responses={**AUTH, **UNAVAILABLE})
