@@ -261,28 +261,43 @@ class Database:
                 raise
             raise translated from exc
 
-    async def fetch_one(self, query: Query, /, **params: Any) -> Sequence[Any] | None:
+    async def _alone(self, query: Query, params: Mapping[str, Any], fetch: bool) -> Any:
+        """One statement on a connection of its own, autocommitted.
+
+        The request paths' common case, so on MySQL it goes straight to the pool, without
+        the context-manager layers a transaction needs.
+        """
+        if self._pool is None:
+            async with self._connection(transaction=False) as conn:
+                if fetch:
+                    return await conn.fetch_all(query, **params)
+                return await conn.execute(query, **params)
         try:
-            async with self._connection(transaction=False) as conn:
-                return await conn.fetch_one(query, **params)
-        except DatabaseUnavailable:
-            # A read is safe to repeat: a pooled connection the server dropped (a restart,
-            # wait_timeout) fails once, and the retry takes a fresh one.
-            async with self._connection(transaction=False) as conn:
-                return await conn.fetch_one(query, **params)
+            async with self._pool.acquire() as raw:
+                return await _DriverConnection(raw, self.engine)._run(query, params, fetch)
+        except Exception as exc:
+            translated = _translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     async def fetch_all(self, query: Query, /, **params: Any) -> list[Sequence[Any]]:
         try:
-            async with self._connection(transaction=False) as conn:
-                return await conn.fetch_all(query, **params)
+            rows = await self._alone(query, params, True)
         except DatabaseUnavailable:
-            async with self._connection(transaction=False) as conn:
-                return await conn.fetch_all(query, **params)
+            # A read is safe to repeat: a pooled connection the server dropped (a restart,
+            # wait_timeout) fails once, and the retry takes a fresh one.
+            rows = await self._alone(query, params, True)
+        return list(rows)
+
+    async def fetch_one(self, query: Query, /, **params: Any) -> Sequence[Any] | None:
+        rows = await self.fetch_all(query, **params)
+        return rows[0] if rows else None
 
     async def execute(self, query: Query, /, **params: Any) -> Outcome:
         """Run one write on its own (autocommitted); never retried, as it may have landed."""
-        async with self._connection(transaction=False) as conn:
-            return await conn.execute(query, **params)
+        outcome: Outcome = await self._alone(query, params, False)
+        return outcome
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Runner]:
