@@ -30,13 +30,15 @@ from typing import Any, ClassVar
 from arq.connections import RedisSettings
 
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, WELCOME_EMAIL, JobQueue, deserialize, redis_client, serialize
+from shared.jobs import CLEANUP, COMPUTE_BLOG_STATS, WELCOME_EMAIL, JobQueue, deserialize, redis_client, serialize
 from shared.logging import configure_logging
 from shared.settings import get_settings
 from worker.dispatcher import Dispatcher
-from worker.jobs._runner import JobRecorder, job_function
+from worker.jobs._runner import JobRecorder, cron_function, job_function
 from worker.jobs.blog_stats import compute_blog_stats
+from worker.jobs.cleanup import cleanup
 from worker.jobs.welcome_email import welcome_email
+from worker.schedule import parse_schedule
 
 _settings = get_settings()
 
@@ -76,7 +78,9 @@ class WorkerSettings:
         job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
         job_function(WELCOME_EMAIL, welcome_email, timeout_s=60),
     ]
-    cron_jobs: ClassVar[list[Any]] = []
+    cron_jobs: ClassVar = [
+        cron_function(CLEANUP, cleanup, timeout_s=3600, schedule=parse_schedule(_settings.cleanup_schedule)),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(_settings.redis_url)

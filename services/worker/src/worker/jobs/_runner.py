@@ -34,14 +34,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arq.cron import CronJob, cron
 from arq.worker import Function, Retry
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shared.batching import Batcher
 from shared.db import Database, DatabaseUnavailable
-from shared.jobs import ACTIVE, JobStatus, decode_json, encode_json
+from shared.jobs import ACTIVE, JobStatus, cron_job_id, decode_json, encode_json
 from shared.logging import job_id_var, request_id_var
 from shared.models import Job, utcnow
 from shared.settings import Settings
@@ -280,4 +281,44 @@ def job_function(kind: str, handler: Handler, *, timeout_s: float) -> Function:
         keep_result_s=0,
         keep_result_forever=False,
         max_tries=ARQ_MAX_TRIES,
+    )
+
+
+def cron_function(kind: str, handler: Handler, *, timeout_s: float, schedule: dict[str, Any]) -> CronJob:
+    """A scheduled job: every worker enqueues each run under one arq id (``unique``), and the
+    run's row id is derived from that id, so however many workers deliver a run, one claims it.
+    """
+
+    async def arq_cron(ctx: dict[str, Any]) -> None:
+        row_id = cron_job_id(ctx["job_id"])
+        db: Database = ctx["db"]
+        now = utcnow()
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    insert(Job).values(
+                        id=row_id,
+                        kind=kind,
+                        params="{}",
+                        status=JobStatus.QUEUED.value,
+                        attempts=0,
+                        progress_done=0,
+                        created_at=now,
+                        dispatched_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # another worker's delivery of this run wrote it first
+        await run(kind, handler, timeout_s, {**ctx, "row_id": row_id})
+
+    arq_cron.__qualname__ = kind
+    return cron(
+        arq_cron,
+        name=f"cron:{kind}",
+        unique=True,
+        timeout=timeout_s + TIMEOUT_MARGIN_SECONDS,
+        keep_result=0,
+        max_tries=ARQ_MAX_TRIES,
+        microsecond=0,
+        **schedule,
     )
