@@ -36,3 +36,32 @@ lint: install ## ruff and mypy
 fmt: ## format and auto-fix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+# --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (README "Docker")
+COMPOSE ?= docker compose
+REGISTRY ?= docker.io
+IMAGE_PREFIX ?=
+export COMPOSE
+
+.PHONY: build up down logs ps push smoke
+
+build: ## build images wadah-api and wadah-worker; prints their sizes and what each adds to its base
+	scripts/stack.sh build
+
+up: ## the whole stack in Docker (MySQL too if mysql_default is missing); waits for /readyz, prints the URL
+	scripts/stack.sh up
+
+down: ## stop and remove the stack's containers (volumes kept; MySQL is its own compose project)
+	$(COMPOSE) down
+
+logs: ## follow the stack's logs
+	$(COMPOSE) logs --follow --tail=100
+
+ps: ## the stack's containers and their health
+	$(COMPOSE) ps --all
+
+push: ## push both images as REGISTRY/IMAGE_PREFIX/wadah-{api,worker}:<git describe> (docker login first)
+	REGISTRY=$(REGISTRY) IMAGE_PREFIX=$(IMAGE_PREFIX) scripts/stack.sh push
+
+smoke: ## build and run both images with MySQL + Redis in throwaway compose projects, exercise them, remove all
+	python3 scripts/smoke.py
