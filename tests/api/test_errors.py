@@ -131,7 +131,11 @@ async def test_an_invalid_body_is_400_naming_each_bad_field(
     assert bad_fields(response) == fields
 
 
-@pytest.mark.parametrize("raw", [b'{"title": ', b"{'title': 'x'}", b"not json", b"", b"[]", b"null", b'"text"', b"42"])
+MALFORMED = [b'{"title": ', b"{'title': 'x'}", b"not json", b"", b"[]", b"null", b'"text"', b"42", b"\xff\xfe{}"]
+TOO_DEEP = [b"[" * 5000, b'{"title":' * 5000]
+
+
+@pytest.mark.parametrize("raw", MALFORMED + TOO_DEEP, ids=lambda raw: repr(raw[:12]))
 @pytest.mark.parametrize(("method", "path"), BODY_PATHS)
 async def test_a_malformed_or_non_object_body_is_400_naming_the_body(
     client: Client, factory: Factory, method: str, path: str, raw: bytes

@@ -71,6 +71,8 @@ def _body_errors(struct_type: type[msgspec.Struct], raw: bytes) -> list[FieldErr
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         return [FieldError("body", f"malformed JSON: {exc}")]
+    except RecursionError:  # msgspec's guard against a stack overflow, e.g. "[[[[..." many levels deep
+        return [FieldError("body", "JSON is nested too deeply")]
     if not isinstance(obj, dict):
         return [FieldError("body", "expected a JSON object")]
     errors: list[FieldError] = []
@@ -139,9 +141,15 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, ErrorBody("internal server error"))
 
 
+def _on_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    # msgspec refuses JSON nested deeper than the stack allows ("[[[[..."): the client's body, not a crash.
+    return _body_response(request) or _on_unexpected(request, exc)
+
+
 exception_handlers: ExceptionHandlersMap = {
     ValidationException: _on_validation,
     HTTPException: _on_http,
     DatabaseUnavailable: _on_unavailable,
+    RecursionError: _on_too_deep,
     Exception: _on_unexpected,
 }
