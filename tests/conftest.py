@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -26,9 +27,11 @@ from shared.migrate import upgrade
 from shared.settings import Settings
 from tests.factories import Factory
 from tests.mysql import create_database, drop_database, with_database
+from tests.processes import WorkerProcess
 
 RUN_ID = secrets.token_hex(4)
 TEST_SECRET = "test-secret-" + "x" * 32
+WORKER_START_LIMIT_SECONDS = 60  # a deadline for a hung start, not a speed requirement
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +89,34 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "JWT_SECRET": settings.jwt_secret,
         "LOG_LEVEL": "INFO",
     }
+
+
+@pytest.fixture(scope="module")
+def worker_process(
+    worker_env: dict[str, str], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real ``python -m worker`` serving this run's queue, for one module's tests.
+
+    Ready once arq has written its health-check key (after the start-up hooks, at its
+    first poll); stopped at the module's end with SIGTERM, as a process manager stops
+    it, and it must then exit cleanly. Module-scoped, so tests elsewhere that expect no
+    worker on the queue (a job still ``queued``) do not meet this one.
+    """
+    health = redis.Redis.from_url(settings.redis_url)
+    key = f"{settings.queue_name}:health-check"
+    health.delete(key)  # a stopped worker's key can outlive it by a health-check interval
+    worker = WorkerProcess(worker_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    deadline = time.monotonic() + WORKER_START_LIMIT_SECONDS
+    while not health.exists(key):
+        if worker.proc.poll() is not None or time.monotonic() > deadline:
+            worker.stop()
+            pytest.fail(f"the worker never wrote {key}:\n{worker.output()[-4000:]}")
+        time.sleep(0.1)
+    yield worker
+    code = worker.stop()
+    assert code == 0, f"the worker did not stop cleanly on SIGTERM ({code}):\n{worker.output()[-4000:]}"
+    assert not health.exists(key), "a stopped worker must take its health-check key with it"
+    health.close()
 
 
 @pytest.fixture(scope="session")
