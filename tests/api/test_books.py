@@ -64,6 +64,7 @@ async def test_get_book_is_public_and_returns_every_field(client: Client, factor
     book = await factory.book(title="Laskar Pelangi", year=2005)
     data = ok(await client.get(f"/books/{book.id}"), 200, "success getting book")
     assert set(data) == BOOK_FIELDS
+    assert data["created_at"].endswith("Z") and data["updated_at"].endswith("Z")  # UTC, said so on the wire
     assert (data["id"], data["title"], data["author"], data["genre"], data["year"]) == (
         book.id,
         "Laskar Pelangi",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -60,6 +61,19 @@ async def test_email_of_a_deleted_user_can_be_registered_again(client: Client, f
     ok(await client.delete(f"/users/{gone.id}", headers=gone.auth), 200, "success deleting user")
     data = ok(await register(client, email=gone.email), 201, "success creating user")
     assert data["id"] != gone.id
+
+
+async def test_simultaneous_registrations_of_one_email_make_one_user(client: Client) -> None:
+    body = user_body(email="twins.race@example.com")
+    first, second = await asyncio.gather(client.post("/users", json=body), client.post("/users", json=body))
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
+
+
+async def test_update_to_the_email_of_a_deleted_user_is_allowed(client: Client, factory: Factory) -> None:
+    user, gone = await factory.user(), await factory.user()
+    ok(await client.delete(f"/users/{gone.id}", headers=gone.auth), 200, "success deleting user")
+    response = await client.put(f"/users/{user.id}", json={"email": gone.email}, headers=user.auth)
+    assert ok(response, 200, "success updating user")["email"] == gone.email
 
 
 async def test_list_users_pages_with_meta_and_no_password(client: Client, factory: Factory) -> None:
