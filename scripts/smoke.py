@@ -118,9 +118,7 @@ class Stack:
     ) -> subprocess.CompletedProcess[str]:
         if not quiet:
             print("   $", " ".join(shlex.quote(a) for a in args), flush=True)
-        result = subprocess.run(  # noqa: S603 - fixed argv (docker, stack.sh), no shell
-            args, cwd=ROOT, env=self.env, text=True, capture_output=capture, check=False
-        )
+        result = subprocess.run(args, cwd=ROOT, env=self.env, text=True, capture_output=capture, check=False)
         if check and result.returncode != 0:
             detail = f"\n{result.stdout}{result.stderr}" if capture else ""
             raise SmokeFailure(f"exit {result.returncode}: {' '.join(args)}{detail}")
@@ -180,14 +178,14 @@ class Stack:
 
 def call(method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(BASE_URL + path, data=data, method=method)  # noqa: S310 - http to the smoke stack
+    request = urllib.request.Request(BASE_URL + path, data=data, method=method)
     request.add_header("Accept", "application/json")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
