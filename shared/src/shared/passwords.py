@@ -21,6 +21,7 @@ _hasher = PasswordHasher()  # argon2id, RFC 9106's low-memory profile
 # Verified against when the email is unknown, so that a miss costs what a hit costs and
 # the response time does not tell whether an account exists.
 _DUMMY_HASH = _hasher.hash("wadah-no-such-user")
+_BCRYPT_MAX_BYTES = 72
 
 
 def hash_password(password: str) -> str:
@@ -38,7 +39,10 @@ def verify(stored: str | None, password: str) -> bool:
             _hasher.verify(_DUMMY_HASH, password)
         return False
     if is_bcrypt(stored):
-        return bcrypt.checkpw(password.encode(), stored.encode())
+        secret = password.encode()
+        # bcrypt reads at most 72 bytes and the original service could not hash more, so a
+        # longer password never matches a legacy hash (bcrypt 5 raises instead of saying so).
+        return len(secret) <= _BCRYPT_MAX_BYTES and bcrypt.checkpw(secret, stored.encode())
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

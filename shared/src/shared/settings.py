@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "wadah-development-secret-do-not-use-in-production"  # noqa: S105 - the refused default
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -47,6 +47,17 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_hours: float = Field(default=24, gt=0)
+    # A deleted user's token stops working at once in the process that deleted the user,
+    # and within this many seconds in every other API process (README "Security").
+    auth_user_cache_seconds: float = Field(default=2.0, ge=0)
+    # Login throttling (Redis): this many failures for one email, or from one client
+    # address, within the window answer 429 until the window ends. Fails open without Redis.
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Browser origins allowed to call the API cross-origin, comma-separated
+    # (`https://app.example.com,https://admin.example.com`); empty: none.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     port: int = 8000
     log_level: str = "INFO"
@@ -96,6 +107,13 @@ class Settings(BaseSettings):
     @property
     def queue_name(self) -> str:
         return f"{self.redis_namespace}:queue"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -1,4 +1,11 @@
-"""The Litestar application: routes, error handling, OpenAPI, and the process's resources."""
+"""The Litestar application: routes, error handling, OpenAPI, and the process's resources.
+
+Hardening that applies to every route lives here (README "Security"): request bodies
+are capped at ``MAX_BODY_BYTES`` (a handler that takes uploads sets its own
+``request_max_body_size``), decoded strictly (:mod:`api.body`), cross-origin access is
+off unless ``CORS_ORIGINS`` names origins, and :mod:`api.request_context` wraps the whole
+application for the request id and security headers.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.auth import BEARER_SCHEME, auth_middleware
+from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
+from api.body import JSONRequest
 from api.errors import exception_handlers
+from api.openapi import StrictStructSchemaPlugin
+from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.books import BookController
 from api.routes.health import healthz, readyz
@@ -20,12 +31,34 @@ from api.routes.jobs import JobController
 from api.routes.login import login
 from api.routes.users import UserController
 from api.state import AppState
+from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.jobs import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("api")
+
+# The largest JSON body any route accepts: a blog's 100,000 characters are at most 400 KB
+# of UTF-8 (and twice that written as \uXXXX escapes), so 1 MiB refuses nothing real.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Cross-origin access only for ``CORS_ORIGINS``: none by default.
+
+    Tokens travel in the Authorization header, never in cookies, so credentials stay off.
+    """
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+        allow_credentials=False,
+        max_age=600,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -37,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         db = Database(settings)
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
+        app.state.login_throttle = LoginThrottle(redis, settings)
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -49,12 +83,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.close()
             await redis.aclose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[UserController, BookController, BlogController, JobController, login, healthz, readyz],
-        state=AppState({"settings": settings}),
+        state=AppState({"settings": settings, "live_users": LiveUsers(settings.auth_user_cache_seconds)}),
         lifespan=[resources],
         middleware=[auth_middleware],
         exception_handlers=exception_handlers,
+        request_class=JSONRequest,
+        request_max_body_size=MAX_BODY_BYTES,
+        cors_config=cors_config(settings),
+        plugins=[StrictStructSchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
@@ -67,3 +105,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    # Around everything Litestar does, its 404s, 405s and CORS preflights included.
+    app.asgi_handler = RequestContext(app.asgi_handler)
+    return app

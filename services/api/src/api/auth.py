@@ -4,10 +4,13 @@ Tokens are HS256 JWTs signed with ``JWT_SECRET`` carrying ``user_id``, ``authori
 and ``exp``. Every route needs a token unless its handler is marked ``opt=PUBLIC``:
 forgetting the mark fails closed. The middleware runs before the route's parameters
 are parsed, so a request without a valid token is a 401 whatever else is wrong with it.
+A token is only as good as its user: once the user is deleted it is a 401 too
+(:class:`LiveUsers` says how soon).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -15,8 +18,11 @@ import jwt
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
+from sqlalchemy import bindparam, select
 
 from api.errors import ApiError
+from shared.db import Database, Query
+from shared.models import User
 from shared.settings import Settings
 
 PUBLIC: Final = {"public": True}
@@ -44,6 +50,47 @@ def verify_token(secret: str, token: str) -> int:
     return user_id
 
 
+USER_IS_LIVE = Query(select(User.id).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
+
+
+class LiveUsers:
+    """The users this process has lately seen live, so that a token costs no query per request.
+
+    A deleted user's token must stop working, but asking the database on every
+    authenticated request would add a query to every hot path. Each process remembers
+    for ``ttl`` seconds (``AUTH_USER_CACHE_SECONDS``) that a user was live; the process
+    that deletes a user forgets it at once, so there the token fails on the next
+    request. Other API processes (``WEB_CONCURRENCY`` > 1) may accept it for at most
+    ``ttl`` seconds more: that is the staleness bound. 0 asks the database every time.
+    """
+
+    __slots__ = ("_max", "_seen", "_ttl")
+
+    def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._seen: dict[int, float] = {}
+
+    async def is_live(self, db: Database, user_id: int) -> bool:
+        now = time.monotonic()
+        until = self._seen.get(user_id)
+        if until is not None and until > now:
+            return True
+        if await db.fetch_one(USER_IS_LIVE, row_id=user_id) is None:
+            self._seen.pop(user_id, None)
+            return False
+        if len(self._seen) >= self._max:
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            if len(self._seen) >= self._max:
+                self._seen.clear()
+        self._seen[user_id] = now + self._ttl
+        return True
+
+    def forget(self, user_id: int) -> None:
+        """The user is gone: their token stops working here on the next request."""
+        self._seen.pop(user_id, None)
+
+
 class BearerAuth(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization")
@@ -52,8 +99,11 @@ class BearerAuth(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(HTTP_401_UNAUTHORIZED, MISSING_JWT)
-        secret: str = connection.app.state.settings.jwt_secret
-        return AuthenticationResult(user=verify_token(secret, token.strip()), auth=token)
+        state = connection.app.state
+        user_id = verify_token(state.settings.jwt_secret, token.strip())
+        if not await state.live_users.is_live(state.db, user_id):
+            raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT)
+        return AuthenticationResult(user=user_id, auth=token)
 
 
 auth_middleware = DefineMiddleware(BearerAuth, exclude_from_auth_key="public", exclude=["^/schema"])

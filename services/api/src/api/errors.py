@@ -14,10 +14,12 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -37,8 +39,14 @@ INVALID_BODY = "request body is invalid"
 class ApiError(HTTPException):
     """An error with the status, message and (optionally) field errors the client sees."""
 
-    def __init__(self, status_code: int, message: str, errors: list[FieldError] | None = None) -> None:
-        super().__init__(status_code=status_code, detail=message)
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
         self.errors = errors
 
 
@@ -65,10 +73,12 @@ def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -
     return Response(msgspec.json.encode(body), status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def _body_errors(struct_type: type[msgspec.Struct], raw: bytes) -> list[FieldError]:
-    """Name every bad field of ``raw`` against ``struct_type``."""
+def body_errors(struct_type: type[msgspec.Struct], raw: bytes, fallback: str = "invalid") -> list[FieldError]:
+    """Name every bad field of ``raw`` against ``struct_type`` (``fallback`` if none is to blame alone)."""
     try:
         obj = msgspec.json.decode(raw)
+    except UnicodeDecodeError:
+        return [FieldError("body", "is not UTF-8")]
     except msgspec.DecodeError as exc:
         return [FieldError("body", f"malformed JSON: {exc}")]
     except RecursionError:  # msgspec's guard against a stack overflow, e.g. "[[[[..." many levels deep
@@ -88,22 +98,23 @@ def _body_errors(struct_type: type[msgspec.Struct], raw: bytes) -> list[FieldErr
         except msgspec.ValidationError as exc:
             errors.append(FieldError(field.encode_name, str(exc).replace(" - at `$`", "")))
     errors.extend(FieldError(str(name), "is not a known field") for name in obj if name not in known)
-    return errors or [FieldError("body", "invalid")]
+    return errors or [FieldError("body", fallback)]
 
 
-def _body_type(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
-    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+def body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
+    """The msgspec type of the handler's ``data`` (its JSON body), if it has one."""
+    data = handler.parsed_fn_signature.parameters.get("data")
     annotation = data.annotation if data is not None else None
     return annotation if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else None
 
 
 def _body_response(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     """400 naming every bad field, if this request's body is what failed (else None)."""
-    body_type = _body_type(request)
+    expected = body_type(request.route_handler)
     body = request._connection_state.body  # Litestar has read it by now and keeps it here
-    if body_type is None or not isinstance(body, bytes):
+    if expected is None or not isinstance(body, bytes):
         return None
-    return _json(HTTP_400_BAD_REQUEST, ErrorBody(INVALID_BODY, _body_errors(body_type, body)))
+    return _json(HTTP_400_BAD_REQUEST, ErrorBody(INVALID_BODY, body_errors(expected, body)))
 
 
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -123,6 +134,9 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
         response = _body_response(request)
         if response is not None:
             return response
+    if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.route_handler.resolve_request_max_body_size()
+        return _json(exc.status_code, ErrorBody(f"request body is larger than {limit} bytes"))
     return _json(exc.status_code, ErrorBody(str(exc.detail)), exc.headers)
 
 

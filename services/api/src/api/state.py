@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 
+from api.auth import LiveUsers
+from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.jobs import JobQueue
 from shared.settings import Settings
@@ -18,6 +20,8 @@ class AppState(State):
     settings: Settings
     db: Database
     jobs: JobQueue
+    live_users: LiveUsers
+    login_throttle: LoginThrottle
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.

@@ -7,13 +7,13 @@ from functools import lru_cache
 from typing import Annotated, Any, Final
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
-from litestar.params import QueryParameter
+from litestar.openapi.spec import Example, OpenAPIType
+from litestar.params import Parameter, QueryParameter
 from sqlalchemy import bindparam, update
 
 from api.schemas import ErrorBody
 from shared.db import Query
-from shared.models import Blog, Book, User, utcnow
+from shared.models import MAX_ID, Blog, Book, User, utcnow
 
 Model = type[User] | type[Book] | type[Blog]
 
@@ -22,13 +22,26 @@ MAX_OFFSET: Final = 1_000_000_000
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size (1-100)")]
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="rows to skip")]
+# A path id arrives as text so that a malformed one is the original's 400 "provided id was
+# invalid" (api.errors.parse_id), not a routing 404; the document says what a valid one is.
+PathId = Annotated[
+    str,
+    Parameter(
+        description="the record's id",
+        schema_extra={"type": OpenAPIType.INTEGER, "minimum": 1, "maximum": MAX_ID},
+    ),
+]
 
 
 def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorBody, description=description, examples=[Example(value=description)])
+    return ResponseSpec(
+        data_container=ErrorBody, description=description, examples=[Example(value={"message": description})]
+    )
 
 
 BAD_ID = {400: _error("provided id was invalid, or an invalid body")}
+BAD_QUERY = {400: _error("invalid request parameters (limit 1-100, offset 0-1000000000)")}
+TOO_LARGE = {413: _error("request body is larger than the limit (1 MiB)")}
 AUTH = {401: _error("missing or malformed jwt / invalid or expired jwt")}
 NOT_FOUND = {404: _error("record not found")}
 FORBIDDEN = {403: _error("the record belongs to another user")}

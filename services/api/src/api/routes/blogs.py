@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
 from sqlalchemy import bindparam, insert, select, update
 
@@ -20,11 +20,14 @@ from api.errors import ApiError, forbidden, not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
+    BAD_QUERY,
     FORBIDDEN,
     NOT_FOUND,
+    TOO_LARGE,
     UNAVAILABLE,
     Limit,
     Offset,
+    PathId,
     update_by_id,
     updated_values,
 )
@@ -81,7 +84,7 @@ class BlogController(Controller):
     path = "/blogs"
     tags = ["blogs"]
 
-    @get(opt=PUBLIC, responses=UNAVAILABLE)
+    @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
         async with state.db.transaction() as tx:
             rows = await tx.fetch_all(LIST_BLOGS, limit=limit, offset=offset)
@@ -93,13 +96,13 @@ class BlogController(Controller):
         )
 
     @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
-    async def get_blog(self, state: AppState, blog_id: FromPath[str]) -> Envelope[BlogOut]:
+    async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:
         row = await state.db.fetch_one(GET_BLOG, row_id=parse_id(blog_id))
         if row is None:
             raise not_found()
         return Envelope("success getting blog", blog_out(row))
 
-    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **TOO_LARGE, **UNAVAILABLE})
     async def create_blog(
         self, request: AuthedRequest, state: AppState, data: JSONBody[BlogCreate]
     ) -> Envelope[BlogOut]:
@@ -121,10 +124,10 @@ class BlogController(Controller):
     @put(
         "/{blog_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_blog(
-        self, request: AuthedRequest, state: AppState, blog_id: FromPath[str], data: JSONBody[BlogUpdate]
+        self, request: AuthedRequest, state: AppState, blog_id: PathId, data: JSONBody[BlogUpdate]
     ) -> Envelope[BlogOut]:
         ident = parse_id(blog_id)
         sent = changes(data)
@@ -146,9 +149,9 @@ class BlogController(Controller):
         "/{blog_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND},
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def delete_blog(self, request: AuthedRequest, state: AppState, blog_id: FromPath[str]) -> Message:
+    async def delete_blog(self, request: AuthedRequest, state: AppState, blog_id: PathId) -> Message:
         ident = parse_id(blog_id)
         async with state.db.transaction() as tx:
             await lock_own_blog(tx, ident, request.user)

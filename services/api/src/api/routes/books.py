@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import bindparam, insert, select, update
 
 from api.auth import PUBLIC, SECURITY
@@ -14,10 +14,13 @@ from api.errors import not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
+    BAD_QUERY,
     NOT_FOUND,
+    TOO_LARGE,
     UNAVAILABLE,
     Limit,
     Offset,
+    PathId,
     update_by_id,
     updated_values,
 )
@@ -56,7 +59,7 @@ class BookController(Controller):
     path = "/books"
     tags = ["books"]
 
-    @get(opt=PUBLIC, responses=UNAVAILABLE)
+    @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
         async with state.db.transaction() as tx:
             rows = await tx.fetch_all(LIST_BOOKS, limit=limit, offset=offset)
@@ -68,13 +71,13 @@ class BookController(Controller):
         )
 
     @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
-    async def get_book(self, state: AppState, book_id: FromPath[str]) -> Envelope[BookOut]:
+    async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:
         row = await state.db.fetch_one(GET_BOOK, row_id=parse_id(book_id))
         if row is None:
             raise not_found()
         return Envelope("success getting book", book_out(row))
 
-    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **TOO_LARGE, **UNAVAILABLE})
     async def create_book(self, state: AppState, data: JSONBody[BookCreate]) -> Envelope[BookOut]:
         now = utcnow()
         outcome = await state.db.execute(
@@ -83,10 +86,8 @@ class BookController(Controller):
         book = BookOut(outcome.lastrowid, data.title, data.author, data.genre, data.year, utc(now), utc(now))
         return Envelope("success creating book", book)
 
-    @put("/{book_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
-    async def update_book(
-        self, state: AppState, book_id: FromPath[str], data: JSONBody[BookUpdate]
-    ) -> Envelope[BookOut]:
+    @put("/{book_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE})
+    async def update_book(self, state: AppState, book_id: PathId, data: JSONBody[BookUpdate]) -> Envelope[BookOut]:
         ident = parse_id(book_id)
         sent = changes(data)
         async with state.db.transaction() as tx:
@@ -97,8 +98,13 @@ class BookController(Controller):
         assert row is not None
         return Envelope("success updating book", book_out(row))
 
-    @delete("/{book_id:str}", status_code=200, security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND})
-    async def delete_book(self, state: AppState, book_id: FromPath[str]) -> Message:
+    @delete(
+        "/{book_id:str}",
+        status_code=200,
+        security=SECURITY,
+        responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
+    )
+    async def delete_book(self, state: AppState, book_id: PathId) -> Message:
         outcome = await state.db.execute(DELETE_BOOK, row_id=parse_id(book_id), now=utcnow())
         if outcome.rowcount == 0:
             raise not_found()

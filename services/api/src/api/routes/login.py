@@ -1,15 +1,17 @@
-"""POST /login: email and password in, a bearer token out."""
+"""POST /login: email and password in, a bearer token out; guessing is throttled (api.throttle)."""
 
 from __future__ import annotations
 
-from litestar import post
+from typing import Any
+
+from litestar import Request, post
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_401_UNAUTHORIZED
+from litestar.status_codes import HTTP_200_OK, HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUESTS
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
 from api.errors import ApiError
-from api.routes._common import BAD_ID, UNAVAILABLE, _error
+from api.routes._common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error
 from api.routes.users import normalize_email
 from api.schemas import Credentials, Token
 from api.state import AppState
@@ -18,6 +20,7 @@ from shared.models import User
 from shared.passwords import hash_password_async, needs_upgrade, verify_async
 
 INVALID_CREDENTIALS = "invalid credentials"
+TOO_MANY_FAILURES = "too many failed logins, try again later"
 
 FIND_LOGIN = Query(select(User.id, User.password).where(User.email == bindparam("email"), User.deleted_at.is_(None)))
 SET_PASSWORD = Query(update(User).where(User.id == bindparam("row_id")).values(password=bindparam("password")))
@@ -28,14 +31,27 @@ SET_PASSWORD = Query(update(User).where(User.id == bindparam("row_id")).values(p
     opt=PUBLIC,
     status_code=HTTP_200_OK,
     tags=["auth"],
-    responses={**BAD_ID, 401: _error(INVALID_CREDENTIALS), **UNAVAILABLE},
+    responses={
+        **BAD_ID,
+        401: _error(INVALID_CREDENTIALS),
+        **TOO_LARGE,
+        429: _error(TOO_MANY_FAILURES + " (see Retry-After)"),
+        **UNAVAILABLE,
+    },
 )
-async def login(state: AppState, data: JSONBody[Credentials]) -> Token:
+async def login(request: Request[Any, Any, Any], state: AppState, data: JSONBody[Credentials]) -> Token:
     """Unknown email and wrong password fail alike, in message and in time."""
-    row = await state.db.fetch_one(FIND_LOGIN, email=normalize_email(data.email))
+    email = normalize_email(data.email)
+    address = request.client.host if request.client else "unknown"
+    wait = await state.login_throttle.retry_after(email, address)
+    if wait is not None:
+        raise ApiError(HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_FAILURES, headers={"Retry-After": str(wait)})
+    row = await state.db.fetch_one(FIND_LOGIN, email=email)
     verified = await verify_async(row[1] if row else None, data.password)
     if row is None or not verified:
+        await state.login_throttle.failed(email, address)
         raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
+    await state.login_throttle.succeeded(email)
     if needs_upgrade(row[1]):  # legacy bcrypt, or argon2 with old parameters
         await state.db.execute(SET_PASSWORD, row_id=row[0], password=await hash_password_async(data.password))
     return Token("success login", issue_token(state.settings, row[0]))

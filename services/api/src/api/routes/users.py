@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import bindparam, insert, select, update
 
@@ -15,12 +15,15 @@ from api.errors import ApiError, forbidden, not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
+    BAD_QUERY,
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
+    TOO_LARGE,
     UNAVAILABLE,
     Limit,
     Offset,
+    PathId,
     update_by_id,
     updated_values,
 )
@@ -67,7 +70,7 @@ class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **UNAVAILABLE})
+    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **TOO_LARGE, **UNAVAILABLE})
     async def register(self, state: AppState, data: JSONBody[UserCreate]) -> Envelope[UserOut]:
         email = normalize_email(data.email)
         password = await hash_password_async(data.password)
@@ -83,7 +86,7 @@ class UserController(Controller):
         state.jobs.dispatch(job)
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
 
-    @get(security=SECURITY, responses={**AUTH, **UNAVAILABLE})
+    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
     async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
         async with state.db.transaction() as tx:
             rows = await tx.fetch_all(LIST_USERS, limit=limit, offset=offset)
@@ -95,7 +98,7 @@ class UserController(Controller):
         )
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
-    async def get_user(self, state: AppState, user_id: FromPath[str]) -> Envelope[UserOut]:
+    async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
         row = await state.db.fetch_one(GET_USER, row_id=parse_id(user_id))
         if row is None:
             raise not_found()
@@ -104,10 +107,10 @@ class UserController(Controller):
     @put(
         "/{user_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_user(
-        self, request: AuthedRequest, state: AppState, user_id: FromPath[str], data: JSONBody[UserUpdate]
+        self, request: AuthedRequest, state: AppState, user_id: PathId, data: JSONBody[UserUpdate]
     ) -> Envelope[UserOut]:
         ident = parse_id(user_id)
         if ident != request.user:
@@ -132,13 +135,14 @@ class UserController(Controller):
         "/{user_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND},
+        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def delete_user(self, request: AuthedRequest, state: AppState, user_id: FromPath[str]) -> Message:
+    async def delete_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Message:
         ident = parse_id(user_id)
         if ident != request.user:
             raise forbidden("user")
         outcome = await state.db.execute(DELETE_USER, row_id=ident, now=utcnow())
+        state.live_users.forget(ident)  # their token stops working with the next request
         if outcome.rowcount == 0:
             raise not_found()
         return Message("success deleting user")

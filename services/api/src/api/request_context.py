@@ -1,0 +1,77 @@
+"""What every response carries, and the request id every log line of its request carries.
+
+One small pure-ASGI wrapper around the whole Litestar application rather than a
+Litestar middleware, for two reasons: Litestar runs its middleware only for requests
+that match a route, and this must also cover its 404s, 405s and CORS preflights; and
+GET /users/{id} is benchmarked, so the per-request cost is kept to a header scan, a
+context-variable set and one list built per response.
+
+* ``X-Request-ID``: the client's own, if it is short and printable (:func:`sane_request_id`),
+  else a new random one. It is set in :data:`shared.logging.request_id_var` for the
+  request's lifetime, so every log line written on its behalf ends with ``request_id=...``
+  (and a job the request asks for can carry it to the worker's lines), and it goes back
+  in the response.
+* ``X-Content-Type-Options: nosniff``: browsers must not guess a type other than the
+  JSON the API declares.
+
+There is no ``Server`` header to remove: Litestar sends none and ``python -m api`` turns
+uvicorn's off.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Final
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.logging import request_id_var
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+_REQUEST_ID: Final = REQUEST_ID_HEADER.encode()
+_SECURITY_HEADERS: Final = ((b"x-content-type-options", b"nosniff"),)
+
+# What a client may choose as its own request id: short, printable, no spaces or quotes,
+# so it goes into a log line or a header unescaped. Anything else gets a fresh id.
+_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def sane_request_id(candidate: str | None) -> str:
+    """``candidate`` if it is safe to log and echo, else a new random id."""
+    if candidate is not None and _SANE_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return secrets.token_hex(16)
+
+
+class RequestContext:
+    """ASGI middleware: request id in, request id and security headers out."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        sent: str | None = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID:
+                sent = value.decode("latin-1")
+                break
+        request_id = sane_request_id(sent)
+        extra = ((_REQUEST_ID, request_id.encode()), *_SECURITY_HEADERS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
