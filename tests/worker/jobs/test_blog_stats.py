@@ -176,12 +176,17 @@ async def queue_without_worker(settings: Settings) -> Any:
         yield api, alone
 
 
-async def test_the_api_enqueues_msgpack_never_pickle(
-    queue_without_worker: tuple[AsyncTestClient[Litestar], Settings], factory: Factory
+async def test_the_api_enqueues_msgpack_that_the_worker_runs(
+    queue_without_worker: tuple[AsyncTestClient[Litestar], Settings],
+    factory: Factory,
+    db: Database,
+    settings: Settings,
+    worker_process: WorkerProcess,
 ) -> None:
+    """The bytes the API leaves in Redis are msgpack, not pickle; moved to the served queue, they run."""
     api, alone = queue_without_worker
     author = await factory.user()
-    created = await api.post("/blogs", json=blog_body(), headers=author.auth)
+    created = await api.post("/blogs", json=blog_body(content=words(3)), headers=author.auth)
     assert created.status_code == 201
     r = redis.asyncio.Redis.from_url(alone.redis_url)
 
@@ -195,11 +200,18 @@ async def test_the_api_enqueues_msgpack_never_pickle(
         assert raw is not None and raw[:1] != b"\x80"  # pickle's protocol marker
         with pytest.raises(pickle.UnpicklingError):
             pickle.loads(raw)  # noqa: S301 - proving the payload is not pickle
-        payload = msgspec.msgpack.decode(raw)
-        assert payload["f"] == COMPUTE_BLOG_STATS
+        assert msgspec.msgpack.decode(raw)["f"] == COMPUTE_BLOG_STATS
     finally:
-        await r.delete(alone.queue_name, *[b"arq:job:" + i for i in await r.zrange(alone.queue_name, 0, -1)])
+        # Hand the job to the queue the worker serves, so no row is left queued for ever.
+        for stranded in await r.zrange(alone.queue_name, 0, -1):
+            await r.zadd(settings.queue_name, {stranded: time.time() * 1000})
+        await r.delete(alone.queue_name)
         await r.aclose()
+
+    blog_id = created.json()["data"]["id"]
+    [job] = await eventually(lambda: _finished_jobs(db, blog_id, 1), limit=STATS_LIMIT_SECONDS, what="the job")
+    assert (job.id, job.status) == (job_id.decode(), "succeeded")
+    assert (await stats_of(api, blog_id))["word_count"] == 3
 
 
 class _Marker:
