@@ -50,7 +50,8 @@ HEALTHY_TIMEOUT = 180.0
 
 # Names compose.yml takes from the environment (shared/settings.py's, and the compose knobs).
 WADAH_VARIABLE = re.compile(
-    r"^(ENV|JWT_.*|DATABASE_URL|DB_.*|MYSQL_.*|REDIS_.*|JOB_.*|WORKER_.*|SMTP_.*|LOG_LEVEL|API_PUBLISH|"
+    r"^(ENV|JWT_.*|DATABASE_URL|DB_.*|MYSQL_.*|REDIS_.*|JOB_.*|WORKER_.*|SMTP_.*|CORS_ORIGINS|RETENTION_DAYS|"
+    r"CLEANUP_SCHEDULE|LOG_LEVEL|API_PUBLISH|"
     r"WEB_CONCURRENCY|WADAH_TAG)$"
 )
 
