@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from shared.db import Database
+from shared.models import User
 from tests.api.expect import Client, error, ids, ok, page, total
 from tests.factories import DEFAULT_PASSWORD, Factory, bearer, user_body
 
@@ -36,6 +40,27 @@ async def test_register_answers_201_with_the_user_and_no_password(client: Client
     assert set(data) == USER_FIELDS
     assert (data["name"], data["email"]) == ("Ayu", "ayu.register@example.com")
     assert_no_password(response)
+
+
+async def test_register_stores_an_argon2id_hash_not_the_password(client: Client, db: Database) -> None:
+    data = ok(await register(client, password="plain-text-never"), 201, "success creating user")
+    async with db.sessions() as session:
+        stored = await session.scalar(select(User.password).where(User.id == data["id"]))
+    assert stored is not None and stored.startswith("$argon2id$")
+
+
+async def test_passwords_never_reach_the_logs(
+    client: Client, factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user = await factory.user()
+    await register(client, password="logged-never-1")
+    await login(client, user.email, "logged-never-2")
+    await client.put(f"/users/{user.id}", json={"password": "logged-never-3"}, headers=user.auth)
+    await client.post("/users", json=user_body(email="bad", password="logged-never-4"))
+    assert caplog.records  # the capture works (the HTTP client logs each request)
+    assert "logged-never" not in caplog.text
+    assert not [r for r in caplog.records if "logged-never" in repr(r.args) or "logged-never" in str(r.msg)]
 
 
 async def test_registered_user_can_log_in(client: Client) -> None:
