@@ -173,14 +173,16 @@ class JobQueue:
         *,
         requested_by: int | None,
         request_id: str | None = None,
+        job_id: str | None = None,
     ) -> NewJob:
         """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
 
         The request id defaults to the current request's (``X-Request-ID``), so the
-        worker's log lines for the job carry it too.
+        worker's log lines for the job carry it too. ``job_id`` is for callers that name
+        something after the job before writing it (an upload's file).
         """
         job = NewJob(
-            new_job_id(),
+            job_id or new_job_id(),
             kind,
             params,
             requested_by,

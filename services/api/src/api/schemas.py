@@ -13,10 +13,10 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from shared.rules import Genre, Text255, Year  # the rules the book import applies too
+
 T = TypeVar("T")
 
-Text255 = Annotated[str, Meta(min_length=1, max_length=255)]
-Genre = Annotated[str, Meta(max_length=255)]
 # local@domain.tld with no spaces or control characters. Spelled out rather than ``\s``,
 # which means different things to Python and to the JSON Schema (ECMAScript) readers of
 # the OpenAPI document, so both sides agree on what an email is.
@@ -32,7 +32,6 @@ Email = Annotated[
 ]
 MAX_EMAIL = 255
 Password = Annotated[str, Meta(min_length=8, max_length=256)]
-Year = Annotated[int, Meta(ge=-9999, le=9999)]
 BlogContent = Annotated[str, Meta(min_length=1, max_length=100_000)]
 
 

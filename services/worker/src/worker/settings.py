@@ -30,12 +30,22 @@ from typing import Any, ClassVar
 from arq.connections import RedisSettings
 
 from shared.db import Database
-from shared.jobs import CLEANUP, COMPUTE_BLOG_STATS, WELCOME_EMAIL, JobQueue, deserialize, redis_client, serialize
+from shared.jobs import (
+    CLEANUP,
+    COMPUTE_BLOG_STATS,
+    IMPORT_BOOKS,
+    WELCOME_EMAIL,
+    JobQueue,
+    deserialize,
+    redis_client,
+    serialize,
+)
 from shared.logging import configure_logging
 from shared.settings import get_settings
 from worker.dispatcher import Dispatcher
 from worker.jobs._runner import JobRecorder, cron_function, job_function
 from worker.jobs.blog_stats import compute_blog_stats
+from worker.jobs.book_import import import_books
 from worker.jobs.cleanup import cleanup
 from worker.jobs.welcome_email import welcome_email
 from worker.schedule import parse_schedule
@@ -77,6 +87,7 @@ class WorkerSettings:
     functions: ClassVar = [
         job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
         job_function(WELCOME_EMAIL, welcome_email, timeout_s=60),
+        job_function(IMPORT_BOOKS, import_books, timeout_s=3600),
     ]
     cron_jobs: ClassVar = [
         cron_function(CLEANUP, cleanup, timeout_s=3600, schedule=parse_schedule(_settings.cleanup_schedule)),

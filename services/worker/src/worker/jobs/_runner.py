@@ -104,7 +104,8 @@ class End:
 
 _END = (
     update(Job)
-    .where(Job.id == bindparam("b_id"), Job.status == JobStatus.RUNNING.value)
+    # Only while this worker still holds the job: not over a cancel, nor over a takeover.
+    .where(Job.id == bindparam("b_id"), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("b_worker"))
     .values(
         status=bindparam("b_status"),
         result=bindparam("b_result"),
@@ -183,6 +184,7 @@ class JobRecorder:
                 "b_error": e.error,
                 "b_finished_at": None if e.status in ACTIVE else now,
                 "b_give_back": 1 if e.give_back_attempt else 0,
+                "b_worker": self.worker_id,
             }
             for e in ends
         ]
@@ -203,6 +205,7 @@ class RunningJob:
     db: Database
     settings: Settings
     ctx: dict[str, Any]
+    worker: str = ""  # this worker's id, as the row names its holder
 
     async def progress(self, done: int, total: int | None = None) -> None:
         """Record progress (only while the job is still running here)."""
@@ -241,18 +244,32 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
             return
         job = RunningJob(
-            job_id, kind, claim.attempts, claim.progress_done, claim.requested_by, ctx["db"], settings, ctx
+            job_id,
+            kind,
+            claim.attempts,
+            claim.progress_done,
+            claim.requested_by,
+            ctx["db"],
+            settings,
+            ctx,
+            recorder.worker_id,
         )
         started = time.perf_counter()
+        deadline = asyncio.timeout(timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadline:
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
-            await asyncio.shield(recorder.end(End(job_id, JobStatus.QUEUED, give_back_attempt=True)))
-            log.info("job %s interrupted (cancelled or shutting down)", kind)
+            await _interrupted(recorder, job_id, kind)
             raise
         except Exception as exc:
-            error = describe(exc) if not isinstance(exc, TimeoutError) else f"timed out after {timeout_s:.0f}s"
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() and not deadline.expired():
+                # A driver turned the cancellation into its own error (asyncmy raises
+                # InterfaceError "Cancelled during execution"): still an interruption.
+                await _interrupted(recorder, job_id, kind)
+                raise asyncio.CancelledError from exc
+            error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
                 delay = backoff_seconds(settings, claim.attempts)
                 log.warning("job %s attempt %d failed (%s); retrying in %.1fs", kind, claim.attempts, error, delay)
@@ -266,6 +283,12 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
     finally:
         job_id_var.reset(job_token)
         request_id_var.reset(request_token)
+
+
+async def _interrupted(recorder: JobRecorder, job_id: str, kind: str) -> None:
+    """Back to ``queued`` with the attempt given back; a cancelled row stays cancelled."""
+    await asyncio.shield(recorder.end(End(job_id, JobStatus.QUEUED, give_back_attempt=True)))
+    log.info("job %s interrupted (cancelled or shutting down)", kind)
 
 
 def job_function(kind: str, handler: Handler, *, timeout_s: float) -> Function:
