@@ -182,7 +182,9 @@ def test_the_log_says_which_parts_are_embedded(fresh_checkout_run: LocalRun) -> 
 
 def test_with_a_database_and_redis_configured_nothing_is_embedded(tmp_path: Path, settings: Settings) -> None:
     with fresh_database(tmp_path) as database_url:
-        for run in start(tmp_path, DATABASE_URL=database_url, REDIS_URL=settings.redis_url):
+        # A namespace of its own: the default one could be a real `make run` on this Redis.
+        namespace = f"{settings.redis_namespace}-make-run"
+        for run in start(tmp_path, DATABASE_URL=database_url, REDIS_URL=settings.redis_url, REDIS_NAMESPACE=namespace):
             first_line = wait_for_first_line(run)
 
             assert "embedded" not in first_line.replace("embedded SQLite", "")
