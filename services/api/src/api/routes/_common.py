@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, true, update
+from sqlalchemy.orm import InstrumentedAttribute
 
-from api.schemas import ErrorBody
+from api.schemas import ErrorBody, Page, PageMeta
 from shared.db import Query
-from shared.models import MAX_ID, Blog, Book, User, utcnow
+from shared.models import MAX_ID, Blog, Book, RowCount, User, utcnow
 
 Model = type[User] | type[Book] | type[Blog]
+T = TypeVar("T")
 
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 1_000_000_000
@@ -63,3 +65,43 @@ def _update_query(model: Model, fields: frozenset[str]) -> Query:
 def updated_values(sent: dict[str, object]) -> dict[str, object]:
     """The bind values for :func:`update_by_id`, with the ``updated_at`` every PUT sets."""
     return {"new_" + k: v for k, v in {**sent, "updated_at": utcnow()}.items()}
+
+
+def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]]) -> Query:
+    """A page of live rows and their total in one statement, for every list endpoint.
+
+    ``SELECT cols, total FROM row_counts LEFT JOIN (page of ids) LEFT JOIN model``:
+
+    * the total is the trigger-kept ``row_counts`` entry, a primary-key read instead of
+      counting the table on every request, and exact under concurrent writes because
+      one statement reads one consistent snapshot;
+    * the page is found on the ``(deleted_at, id)`` index alone (a "deferred join"), so
+      skipping ``offset`` rows walks index entries, not whole rows; only the rows on the
+      page are read in full;
+    * the outer ``LEFT JOIN`` still returns the total, with NULL columns, for a page past
+      the end.
+    """
+    ids = (
+        select(model.id.label("page_id"))
+        .where(model.deleted_at.is_(None))
+        .order_by(model.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery("page")
+    )
+    return Query(
+        select(*columns, RowCount.n)
+        .select_from(RowCount)
+        .outerjoin(ids, true())
+        .outerjoin(model, model.id == ids.c.page_id)
+        .where(RowCount.name == model.__tablename__)
+        .order_by(ids.c.page_id)
+    )
+
+
+def page(
+    message: str, rows: Sequence[Sequence[Any]], to_out: Callable[[Sequence[Any]], T], limit: int, offset: int
+) -> Page[T]:
+    """The list envelope from :func:`page_query`'s rows (the last column is the total)."""
+    total = rows[0][-1] if rows else 0
+    return Page(message, [to_out(r) for r in rows if r[0] is not None], PageMeta(total, limit, offset))

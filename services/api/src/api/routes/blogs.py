@@ -28,14 +28,16 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    page,
+    page_query,
     update_by_id,
     updated_values,
 )
-from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, PageMeta, changes, utc
+from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, changes, utc
 from api.state import AppState, AuthedRequest
 from shared.db import ForeignKeyViolation, Query, Runner
 from shared.jobs import COMPUTE_BLOG_STATS
-from shared.models import Blog, RowCount, utcnow
+from shared.models import Blog, utcnow
 
 _COLUMNS = (
     Blog.id,
@@ -51,10 +53,7 @@ _LIVE = Blog.deleted_at.is_(None)
 
 GET_BLOG = Query(select(*_COLUMNS).where(Blog.id == bindparam("row_id"), _LIVE))
 LOCK_BLOG_OWNER = Query(select(Blog.user_id).where(Blog.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_BLOGS = Query(
-    select(*_COLUMNS).where(_LIVE).order_by(Blog.id).limit(bindparam("limit")).offset(bindparam("offset"))
-)
-COUNT_BLOGS = Query(select(RowCount.n).where(RowCount.name == "blogs"))
+LIST_BLOGS = page_query(Blog, _COLUMNS)
 INSERT_BLOG = Query(
     insert(Blog).values(
         user_id=bindparam("user_id"),
@@ -86,14 +85,8 @@ class BlogController(Controller):
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
-        async with state.db.transaction() as tx:
-            rows = await tx.fetch_all(LIST_BLOGS, limit=limit, offset=offset)
-            total = await tx.fetch_one(COUNT_BLOGS)
-        return Page(
-            "success getting blogs",
-            [blog_out(r) for r in rows],
-            PageMeta(total[0] if total else 0, limit, offset),
-        )
+        rows = await state.db.fetch_all(LIST_BLOGS, limit=limit, offset=offset)
+        return page("success getting blogs", rows, blog_out, limit, offset)
 
     @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:

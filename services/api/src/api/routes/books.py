@@ -21,23 +21,22 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    page,
+    page_query,
     update_by_id,
     updated_values,
 )
-from api.schemas import BookCreate, BookOut, BookUpdate, Envelope, Message, Page, PageMeta, changes, utc
+from api.schemas import BookCreate, BookOut, BookUpdate, Envelope, Message, Page, changes, utc
 from api.state import AppState
 from shared.db import Query
-from shared.models import Book, RowCount, utcnow
+from shared.models import Book, utcnow
 
 _COLUMNS = (Book.id, Book.title, Book.author, Book.genre, Book.year, Book.created_at, Book.updated_at)
 _LIVE = Book.deleted_at.is_(None)
 
 GET_BOOK = Query(select(*_COLUMNS).where(Book.id == bindparam("row_id"), _LIVE))
 LOCK_BOOK = Query(select(Book.id).where(Book.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_BOOKS = Query(
-    select(*_COLUMNS).where(_LIVE).order_by(Book.id).limit(bindparam("limit")).offset(bindparam("offset"))
-)
-COUNT_BOOKS = Query(select(RowCount.n).where(RowCount.name == "books"))
+LIST_BOOKS = page_query(Book, _COLUMNS)
 INSERT_BOOK = Query(
     insert(Book).values(
         title=bindparam("title"),
@@ -61,14 +60,8 @@ class BookController(Controller):
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
-        async with state.db.transaction() as tx:
-            rows = await tx.fetch_all(LIST_BOOKS, limit=limit, offset=offset)
-            total = await tx.fetch_one(COUNT_BOOKS)
-        return Page(
-            "success getting books",
-            [book_out(r) for r in rows],
-            PageMeta(total[0] if total else 0, limit, offset),
-        )
+        rows = await state.db.fetch_all(LIST_BOOKS, limit=limit, offset=offset)
+        return page("success getting books", rows, book_out, limit, offset)
 
     @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:

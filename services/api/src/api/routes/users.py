@@ -24,14 +24,16 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    page,
+    page_query,
     update_by_id,
     updated_values,
 )
-from api.schemas import Envelope, Message, Page, PageMeta, UserCreate, UserOut, UserUpdate, changes, utc
+from api.schemas import Envelope, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
 from shared.db import DuplicateKey, Query
 from shared.jobs import WELCOME_EMAIL
-from shared.models import RowCount, User, utcnow
+from shared.models import User, utcnow
 from shared.passwords import hash_password_async
 
 EMAIL_TAKEN = "email is already registered"
@@ -41,10 +43,7 @@ _LIVE = User.deleted_at.is_(None)
 
 GET_USER = Query(select(*_COLUMNS).where(User.id == bindparam("row_id"), _LIVE))
 LOCK_USER = Query(select(User.id).where(User.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_USERS = Query(
-    select(*_COLUMNS).where(_LIVE).order_by(User.id).limit(bindparam("limit")).offset(bindparam("offset"))
-)
-COUNT_USERS = Query(select(RowCount.n).where(RowCount.name == "users"))
+LIST_USERS = page_query(User, _COLUMNS)
 INSERT_USER = Query(
     insert(User).values(
         name=bindparam("name"),
@@ -88,14 +87,8 @@ class UserController(Controller):
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
     async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
-        async with state.db.transaction() as tx:
-            rows = await tx.fetch_all(LIST_USERS, limit=limit, offset=offset)
-            total = await tx.fetch_one(COUNT_USERS)
-        return Page(
-            "success getting users",
-            [user_out(r) for r in rows],
-            PageMeta(total[0] if total else 0, limit, offset),
-        )
+        rows = await state.db.fetch_all(LIST_USERS, limit=limit, offset=offset)
+        return page("success getting users", rows, user_out, limit, offset)
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
