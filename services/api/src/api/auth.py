@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 import jwt
@@ -41,13 +42,29 @@ def issue_token(settings: Settings, user_id: int) -> str:
 def verify_token(secret: str, token: str) -> int:
     """The token's user id, or a 401; the algorithm is pinned, so ``none`` or RS256 never pass."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "user_id"]})
+        user_id, expires = _verified_claims(secret, token)
     except jwt.PyJWTError as exc:
         raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT) from exc
-    user_id = claims.get("user_id")
-    if type(user_id) is not int or user_id <= 0:
+    if expires <= time.time():  # a cached token still expires on time
         raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT)
     return user_id
+
+
+@lru_cache(maxsize=8192)
+def _verified_claims(secret: str, token: str) -> tuple[int, float]:
+    """``(user_id, exp)`` of a token whose signature and claims check out; raises otherwise.
+
+    Verifying a JWT (base64, JSON, HMAC and PyJWT's key checks) costs more CPU than the
+    rest of an authenticated request, and a client sends the same token with every
+    request. A token string is immutable, so its signature is checked once per process
+    (per secret) and remembered; only the expiry, which depends on the clock, is
+    compared on every use. Failures are not cached (lru_cache keeps only returns).
+    """
+    claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "user_id"]})
+    user_id = claims.get("user_id")
+    if type(user_id) is not int or user_id <= 0:
+        raise jwt.InvalidTokenError("user_id must be a positive integer")
+    return user_id, float(claims["exp"])
 
 
 USER_IS_LIVE = Query(select(User.id).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
