@@ -75,7 +75,16 @@ ACTIVE: Final = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 _json_encoder = msgspec.json.Encoder()
-_msgpack_encoder = msgspec.msgpack.Encoder()
+
+
+def _encode_other(obj: Any) -> Any:
+    """arq stores a failed job's exception as its result: as text here (msgpack has no exceptions)."""
+    if isinstance(obj, BaseException):
+        return f"{type(obj).__name__}: {obj}"
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+_msgpack_encoder = msgspec.msgpack.Encoder(enc_hook=_encode_other)
 _msgpack_decoder = msgspec.msgpack.Decoder()
 
 

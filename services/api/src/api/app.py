@@ -26,6 +26,7 @@ from api.openapi import StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
+from api.routes.exports import ExportController
 from api.routes.books import BookController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
@@ -85,7 +86,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
 
     app = Litestar(
-        route_handlers=[UserController, BookController, BlogController, BookImportController, JobController, login, healthz, readyz],
+        route_handlers=[
+            UserController,
+            BookController,
+            BlogController,
+            BookImportController,
+            ExportController,
+            JobController,
+            login,
+            healthz,
+            readyz,
+        ],
         state=AppState({"settings": settings, "live_users": LiveUsers(settings.auth_user_cache_seconds)}),
         lifespan=[resources],
         middleware=[auth_middleware],

@@ -33,6 +33,7 @@ from shared.db import Database
 from shared.jobs import (
     CLEANUP,
     COMPUTE_BLOG_STATS,
+    EXPORT,
     IMPORT_BOOKS,
     WELCOME_EMAIL,
     JobQueue,
@@ -47,6 +48,7 @@ from worker.jobs._runner import JobRecorder, cron_function, job_function
 from worker.jobs.blog_stats import compute_blog_stats
 from worker.jobs.book_import import import_books
 from worker.jobs.cleanup import cleanup
+from worker.jobs.export import export
 from worker.jobs.welcome_email import welcome_email
 from worker.schedule import parse_schedule
 
@@ -88,6 +90,7 @@ class WorkerSettings:
         job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
         job_function(WELCOME_EMAIL, welcome_email, timeout_s=60),
         job_function(IMPORT_BOOKS, import_books, timeout_s=3600),
+        job_function(EXPORT, export, timeout_s=3600),
     ]
     cron_jobs: ClassVar = [
         cron_function(CLEANUP, cleanup, timeout_s=3600, schedule=parse_schedule(_settings.cleanup_schedule)),
