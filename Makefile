@@ -37,6 +37,13 @@ fmt: ## format and auto-fix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+.PHONY: bench
+bench: install ## load-test the hot endpoints, the job drain and the book import; figures in bench-results/
+	@mkdir -p bench-results
+	$(RUN) python scripts/bench_api.py
+	$(RUN) python scripts/bench_jobs.py --n 2000 --rounds 3 | tee bench-results/jobs.txt
+	$(RUN) python scripts/bench_import.py --rows 200000 | tee bench-results/import.txt
+
 # --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (README "Docker")
 COMPOSE ?= docker compose
 REGISTRY ?= docker.io
