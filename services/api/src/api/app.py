@@ -26,8 +26,8 @@ from api.openapi import StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
-from api.routes.exports import ExportController
 from api.routes.books import BookController
+from api.routes.exports import ExportController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
 from api.routes.login import login
@@ -41,9 +41,11 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("api")
 
-# The largest JSON body any route accepts: a blog's 100,000 characters are at most 400 KB
-# of UTF-8 (and twice that written as \uXXXX escapes), so 1 MiB refuses nothing real.
-MAX_BODY_BYTES = 1024 * 1024
+# The largest JSON body any route accepts. The largest valid body is a blog of 100,000
+# characters: 400 KB in UTF-8, 1.2 MB if every character is written as a surrogate-pair
+# escape (``\ud83d\ude80``, as Python's json.dumps does by default). 2 MiB refuses no valid
+# body however it is spelled, and is still nothing to a server.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:

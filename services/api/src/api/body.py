@@ -6,10 +6,15 @@ suits query strings but lets a wrong JSON type through (``"year": "2005"`` becam
 with one strict msgspec decoder for the handler's ``data`` type makes either a 400 that
 names the field, and is a single pass instead of two. Litestar's conversion afterwards
 sees an instance of the right type and passes it through.
+
+JSON has one kind of number, and JSON Schema (so the OpenAPI document) counts ``2005.0``
+as the integer 2005; so does this API. Only when the strict pass fails is the body
+decoded again with integral numbers made integers, and checked as strictly.
 """
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from typing import Any
 
@@ -17,12 +22,21 @@ import msgspec
 from litestar import Request
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from api.errors import INVALID_BODY, ApiError, body_errors, body_type
+from api.errors import INVALID_BODY, ApiError, body_errors, body_type, integral_numbers_as_int
+
+# What msgspec raises for a body it cannot read as the type (ValidationError is a DecodeError):
+# not UTF-8, not JSON, nested deeper than the stack, or the wrong shape.
+_UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 @lru_cache(maxsize=64)
 def _decoder(target: type[msgspec.Struct] | None) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(target if target is not None else Any, strict=True)
+
+
+def _decode_slowly(target: type[msgspec.Struct], body: bytes) -> Any:
+    """The strict decode once more, with ``2005.0`` read as 2005; raises as the strict pass did."""
+    return msgspec.convert(integral_numbers_as_int(msgspec.json.decode(body)), target, strict=True)
 
 
 class JSONRequest(Request[Any, Any, Any]):
@@ -33,7 +47,10 @@ class JSONRequest(Request[Any, Any, Any]):
         target = body_type(self.route_handler)
         try:
             return _decoder(target).decode(body or b"null")
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # ValidationError is a DecodeError
+        except _UNREADABLE as exc:
             if target is None:
                 raise ApiError(HTTP_400_BAD_REQUEST, INVALID_BODY) from None
+            if isinstance(exc, msgspec.ValidationError):
+                with contextlib.suppress(*_UNREADABLE):
+                    return _decode_slowly(target, body)
             raise ApiError(HTTP_400_BAD_REQUEST, INVALID_BODY, body_errors(target, body, str(exc))) from None

@@ -73,6 +73,17 @@ def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -
     return Response(msgspec.json.encode(body), status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
+def integral_numbers_as_int(value: Any) -> Any:
+    """JSON has one kind of number: ``2005.0`` is the integer 2005 (as JSON Schema says too)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers_as_int(v) for v in value]
+    return value
+
+
 def body_errors(struct_type: type[msgspec.Struct], raw: bytes, fallback: str = "invalid") -> list[FieldError]:
     """Name every bad field of ``raw`` against ``struct_type`` (``fallback`` if none is to blame alone)."""
     try:
@@ -94,11 +105,15 @@ def body_errors(struct_type: type[msgspec.Struct], raw: bytes, fallback: str = "
                 errors.append(FieldError(field.encode_name, "is required"))
             continue
         try:
-            msgspec.convert(obj[field.encode_name], field.type, strict=True)
+            msgspec.convert(integral_numbers_as_int(obj[field.encode_name]), field.type, strict=True)
         except msgspec.ValidationError as exc:
             errors.append(FieldError(field.encode_name, str(exc).replace(" - at `$`", "")))
     errors.extend(FieldError(str(name), "is not a known field") for name in obj if name not in known)
-    return errors or [FieldError("body", fallback)]
+    if errors:
+        return errors
+    # Left: a check across the struct (its __post_init__), whose message starts with its field.
+    named = fallback.split(" ", 1)[0]
+    return [FieldError(named if named in known else "body", fallback)]
 
 
 def body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:

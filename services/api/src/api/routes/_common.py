@@ -43,7 +43,7 @@ def _error(description: str) -> ResponseSpec:
 
 BAD_ID = {400: _error("provided id was invalid, or an invalid body")}
 BAD_QUERY = {400: _error("invalid request parameters (limit 1-100, offset 0-1000000000)")}
-TOO_LARGE = {413: _error("request body is larger than the limit (1 MiB)")}
+TOO_LARGE = {413: _error("request body is larger than the limit (2 MiB)")}
 AUTH = {401: _error("missing or malformed jwt / invalid or expired jwt")}
 NOT_FOUND = {404: _error("record not found")}
 FORBIDDEN = {403: _error("the record belongs to another user")}
