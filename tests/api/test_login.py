@@ -94,8 +94,13 @@ async def test_legacy_bcrypt_user_logs_in_and_the_hash_becomes_argon2id(
 ) -> None:
     legacy = bcrypt.hashpw(b"old-go-password", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2a$", 1)
     user = await factory.user_with_stored_password(legacy, "old-go-password")
+    async with db.sessions() as session:
+        updated_before = await session.scalar(select(User.updated_at).where(User.id == user.id))
     ok(await login(client, user.email, user.password), 200, "success login")
     async with db.sessions() as session:
-        stored = await session.scalar(select(User.password).where(User.id == user.id))
-    assert stored is not None and stored.startswith("$argon2id$")
+        stored, updated_after = (
+            await session.execute(select(User.password, User.updated_at).where(User.id == user.id))
+        ).one()
+    assert stored.startswith("$argon2id$")
+    assert updated_after == updated_before  # the rehash is not an edit of the user
     ok(await login(client, user.email, user.password), 200, "success login")

@@ -23,7 +23,12 @@ INVALID_CREDENTIALS = "invalid credentials"
 TOO_MANY_FAILURES = "too many failed logins, try again later"
 
 FIND_LOGIN = Query(select(User.id, User.password).where(User.email == bindparam("email"), User.deleted_at.is_(None)))
-SET_PASSWORD = Query(update(User).where(User.id == bindparam("row_id")).values(password=bindparam("password")))
+# A rehash is bookkeeping, not an edit: updated_at keeps saying when the user last changed something.
+SET_PASSWORD = Query(
+    update(User)
+    .where(User.id == bindparam("row_id"))
+    .values(password=bindparam("password"), updated_at=User.updated_at)
+)
 
 
 @post(
