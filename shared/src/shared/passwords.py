@@ -42,7 +42,12 @@ def verify(stored: str | None, password: str) -> bool:
         secret = password.encode()
         # bcrypt reads at most 72 bytes and the original service could not hash more, so a
         # longer password never matches a legacy hash (bcrypt 5 raises instead of saying so).
-        return len(secret) <= _BCRYPT_MAX_BYTES and bcrypt.checkpw(secret, stored.encode())
+        if len(secret) > _BCRYPT_MAX_BYTES:
+            return False
+        try:
+            return bcrypt.checkpw(secret, stored.encode())
+        except ValueError:  # a damaged legacy hash ("Invalid salt"): no password matches it
+            return False
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -1,0 +1,43 @@
+"""Settings refuse to run production on a guessable JWT secret, and read CORS origins as a list."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import DEV_JWT_SECRET, MIN_PRODUCTION_SECRET_LENGTH, InsecureSettingsError, Settings
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [DEV_JWT_SECRET, "", "short", "x" * (MIN_PRODUCTION_SECRET_LENGTH - 1)],
+    ids=["the development default", "empty", "short", "one too short"],
+)
+def test_production_refuses_a_default_or_short_secret(secret: str) -> None:
+    with pytest.raises(InsecureSettingsError, match="JWT_SECRET"):
+        settings(env="production", jwt_secret=secret)
+
+
+def test_production_refuses_a_missing_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    with pytest.raises(InsecureSettingsError):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_production_runs_with_a_long_enough_secret() -> None:
+    secret = "k" * MIN_PRODUCTION_SECRET_LENGTH
+    assert settings(env="production", jwt_secret=secret).jwt_secret == secret
+
+
+def test_development_runs_on_the_default_secret() -> None:
+    assert settings().jwt_secret == DEV_JWT_SECRET
+
+
+def test_cors_origins_are_a_comma_separated_list_and_empty_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings().cors_origins == []
+    monkeypatch.setenv("CORS_ORIGINS", " https://app.example.com, https://admin.example.com ,")
+    assert Settings(_env_file=None).cors_origins == ["https://app.example.com", "https://admin.example.com"]  # type: ignore[call-arg]
