@@ -32,16 +32,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from arq.cron import CronJob, cron
 from arq.worker import Function, Retry
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shared.batching import Batcher
-from shared.db import Database, DatabaseUnavailable
+from shared.db import Database, DatabaseUnavailable, Query
 from shared.jobs import ACTIVE, JobStatus, cron_job_id, decode_json, encode_json
 from shared.logging import job_id_var, request_id_var
 from shared.models import Job, utcnow
@@ -49,6 +50,7 @@ from shared.settings import Settings
 
 log = logging.getLogger("worker.jobs")
 
+LINGER_SECONDS = 0.002  # how long a start or end write waits for others to share its statement
 ARQ_MAX_TRIES = 1_000_000  # arq never gives up on its own; the row's attempts decide
 TIMEOUT_MARGIN_SECONDS = 30  # arq's timeout sits above the wrapper's, which records the end first
 
@@ -102,18 +104,63 @@ class End:
     give_back_attempt: bool = False
 
 
-_END = (
-    update(Job)
-    # Only while this worker still holds the job: not over a cancel, nor over a takeover.
-    .where(Job.id == bindparam("b_id"), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("b_worker"))
-    .values(
-        status=bindparam("b_status"),
-        result=bindparam("b_result"),
-        error=bindparam("b_error"),
-        finished_at=bindparam("b_finished_at"),
-        attempts=Job.attempts - bindparam("b_give_back"),
-    )
+_ACTIVE = or_(*(Job.status == s.value for s in ACTIVE))
+_CLAIMED_COLUMNS = (
+    Job.id,
+    Job.kind,
+    Job.params,
+    Job.status,
+    Job.worker,
+    Job.attempts,
+    Job.progress_done,
+    Job.request_id,
+    Job.requested_by,
+    Job.error,
 )
+
+
+def _ids(n: int) -> list[BindParameter[str]]:
+    return [bindparam(f"id{i}") for i in range(n)]
+
+
+@cache
+def _claim_queries(n: int) -> tuple[Query, Query]:
+    """Claim ``n`` rows and read them back: one compiled pair per batch size.
+
+    Written out as ``IN (:id0, :id1, ...)`` rather than an expanding parameter, so they
+    run on the driver's own pool like the API's statements (shared.db): the engine's
+    per-statement cost was most of a short job's.
+    """
+    ids = _ids(n)
+    claim = (
+        update(Job)
+        .where(Job.id.in_(ids), _ACTIVE)
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=Job.attempts + 1,
+            started_at=bindparam("now"),
+            worker=bindparam("worker"),
+            dispatched_at=func.coalesce(Job.dispatched_at, bindparam("now")),
+        )
+    )
+    return Query(claim), Query(select(*_CLAIMED_COLUMNS).where(Job.id.in_(ids)))
+
+
+@cache
+def _end_query(n: int) -> Query:
+    """Record the same end for ``n`` rows, only while this worker still holds them
+    (not over a cancel, nor over another worker's takeover)."""
+    return Query(
+        update(Job)
+        .where(Job.id.in_(_ids(n)), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("worker"))
+        .values(
+            status=bindparam("status"),
+            result=bindparam("result"),
+            error=bindparam("error"),
+            finished_at=bindparam("finished_at"),
+            attempts=Job.attempts - bindparam("give_back"),
+        )
+    )
 
 
 class JobRecorder:
@@ -122,8 +169,8 @@ class JobRecorder:
     def __init__(self, db: Database, worker_id: str) -> None:
         self.db = db
         self.worker_id = worker_id
-        self._claims: Batcher[str, Claim | None] = Batcher(self._claim_batch)
-        self._ends: Batcher[End, None] = Batcher(self._end_batch)
+        self._claims: Batcher[str, Claim | None] = Batcher(self._claim_batch, linger=LINGER_SECONDS)
+        self._ends: Batcher[End, None] = Batcher(self._end_batch, linger=LINGER_SECONDS)
 
     async def claim(self, job_id: str) -> Claim | None:
         return await self._claims.submit(job_id)
@@ -136,60 +183,45 @@ class JobRecorder:
         await self._ends.wait()
 
     async def _claim_batch(self, ids: list[str]) -> Sequence[Claim | None]:
-        now = utcnow()
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                update(Job)
-                .where(Job.id.in_(ids), Job.status.in_([s.value for s in ACTIVE]))
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    attempts=Job.attempts + 1,
-                    started_at=now,
-                    worker=self.worker_id,
-                    dispatched_at=func.coalesce(Job.dispatched_at, now),
-                )
-            )
-            rows = (
-                await conn.execute(
-                    select(
-                        Job.id,
-                        Job.kind,
-                        Job.params,
-                        Job.status,
-                        Job.worker,
-                        Job.attempts,
-                        Job.progress_done,
-                        Job.request_id,
-                        Job.requested_by,
-                        Job.error,
-                    ).where(Job.id.in_(ids))
-                )
-            ).all()
+        # No transaction needed: a row cancelled between the two statements reads back
+        # as cancelled and is not run; one that was not claimable reads back unchanged.
+        claim, read = _claim_queries(len(ids))
+        named = {f"id{i}": job_id for i, job_id in enumerate(ids)}
+        await self.db.execute(claim, now=utcnow(), worker=self.worker_id, **named)
+        rows = await self.db.fetch_all(read, **named)
         by_id = {
-            r.id: Claim(
-                r.kind, decode_json(r.params), r.attempts, r.progress_done, r.request_id, r.requested_by, r.error
-            )
+            r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9])
             for r in rows
-            if r.status == JobStatus.RUNNING and r.worker == self.worker_id
+            if r[3] == JobStatus.RUNNING and r[4] == self.worker_id
         }
         return [by_id.get(i) for i in ids]
 
     async def _end_batch(self, ends: list[End]) -> Sequence[None]:
         now = utcnow()
-        params = [
-            {
-                "b_id": e.job_id,
-                "b_status": e.status.value,
-                "b_result": e.result,
-                "b_error": e.error,
-                "b_finished_at": None if e.status in ACTIVE else now,
-                "b_give_back": 1 if e.give_back_attempt else 0,
-                "b_worker": self.worker_id,
-            }
-            for e in ends
+        groups: dict[tuple[JobStatus, str | None, str | None, bool], list[str]] = {}
+        for e in ends:  # a busy worker's ends mostly share their outcome: one statement each
+            groups.setdefault((e.status, e.result, e.error, e.give_back_attempt), []).append(e.job_id)
+        statements = [
+            (
+                _end_query(len(ids)),
+                {
+                    "status": status.value,
+                    "result": result,
+                    "error": error,
+                    "finished_at": None if status in ACTIVE else now,
+                    "give_back": 1 if give_back else 0,
+                    "worker": self.worker_id,
+                    **{f"id{i}": job_id for i, job_id in enumerate(ids)},
+                },
+            )
+            for (status, result, error, give_back), ids in groups.items()
         ]
-        async with self.db.engine.begin() as conn:
-            await conn.execute(_END, params)
+        if len(statements) == 1:
+            await self.db.execute(statements[0][0], **statements[0][1])
+        else:
+            async with self.db.transaction() as tx:
+                for query, params in statements:
+                    await tx.execute(query, **params)
         return [None] * len(ends)
 
 
