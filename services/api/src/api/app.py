@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[resources],
         middleware=[auth_middleware],
         exception_handlers=exception_handlers,
+        logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
