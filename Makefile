@@ -37,6 +37,13 @@ fmt: ## format and auto-fix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+.PHONY: fuzz faults
+fuzz: install ## schemathesis against a running API, longer than the suite's run (FUZZ_MAX_EXAMPLES=200, FUZZ_SEED)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(RUN) pytest tests/api/test_fuzz.py -q
+
+faults: install ## only the fault tests: MariaDB, Redis and SIGTERM against real processes (make test runs them too)
+	$(RUN) pytest tests/faults tests/api/test_served.py -q
+
 .PHONY: bench
 bench: install ## load-test the hot endpoints, the job drain and the book import; figures in bench-results/
 	@mkdir -p bench-results

@@ -11,9 +11,12 @@ result ends with the counts and the line and reason of each rejected row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 from litestar import Controller, Response, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -34,6 +37,17 @@ _ERRORS = {
     413: ResponseSpec(data_container=ErrorBody, description="more bytes or rows than the import takes"),
     415: ResponseSpec(data_container=ErrorBody, description="not text/csv or application/x-ndjson"),
 }
+
+
+@dataclass
+class UploadOperation(Operation):
+    """The document's request body for the upload, which the handler streams itself (Litestar cannot see it)."""
+
+    def __post_init__(self) -> None:
+        # No type: the file's bytes are all there is to it (rows are checked by the worker), and
+        # only an empty upload is refused here.
+        text = OpenAPIMediaType(schema=Schema(min_length=1, description="the file, not empty"))
+        self.request_body = RequestBody(content=dict.fromkeys(FORMATS, text), required=True)
 
 
 async def _receive(request: AuthedRequest, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
@@ -66,6 +80,7 @@ class BookImportController(Controller):
         status_code=202,
         request_max_body_size=None,  # the handler enforces IMPORT_MAX_BYTES while streaming
         responses={**_ERRORS, **AUTH, **UNAVAILABLE},
+        operation_class=UploadOperation,
     )
     async def import_books(self, request: AuthedRequest, state: AppState) -> Response[Envelope[JobOut]]:
         """Import books from a CSV (header: title, author, genre, year) or JSON-lines upload."""

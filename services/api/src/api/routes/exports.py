@@ -13,7 +13,7 @@ from typing import Literal
 import anyio
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.response import File
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_410_GONE
 from msgspec import Struct
@@ -21,7 +21,7 @@ from msgspec import Struct
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
 from api.routes._common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE
-from api.routes.jobs import JobOut, accepted, get_own_job
+from api.routes.jobs import JobId, JobOut, accepted, get_own_job
 from api.schemas import Envelope, ErrorBody
 from api.state import AppState, AuthedRequest
 from shared.jobs import EXPORT, JobStatus
@@ -57,7 +57,7 @@ class ExportController(Controller):
         media_type="text/csv",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **_DOWNLOAD_ERRORS, **UNAVAILABLE},
     )
-    async def download_export(self, request: AuthedRequest, state: AppState, job_id: FromPath[str]) -> File:
+    async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> File:
         """The export's CSV file, once its job has succeeded."""
         job = await get_own_job(state, job_id, request.user)
         if job.kind != EXPORT:

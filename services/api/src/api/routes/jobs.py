@@ -16,14 +16,14 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from msgspec import Struct
 from sqlalchemy import bindparam, func, or_, select, update
 
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
-from api.routes._common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE, Limit, Offset
+from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset
 from api.schemas import Envelope, ErrorBody, Page, PageMeta, utc
 from api.state import AppState, AuthedRequest
 from shared.db import Query
@@ -35,6 +35,8 @@ KindFilter = Literal["compute_blog_stats", "welcome_email", "import_books", "exp
 assert set(KindFilter.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
 NOT_CANCELLABLE = {409: ResponseSpec(data_container=ErrorBody, description="the job has already finished")}
+# Parsed by parse_job_id (a malformed one is a 400); the document says what a valid one is.
+JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
 
 class JobOut(Struct):
@@ -152,7 +154,7 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @get(security=SECURITY, responses={**AUTH, **UNAVAILABLE})
+    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
     async def list_jobs(
         self,
         request: AuthedRequest,
@@ -173,7 +175,7 @@ class JobController(Controller):
         )
 
     @get("/{job_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
-    async def get_job(self, request: AuthedRequest, state: AppState, job_id: FromPath[str]) -> Envelope[JobOut]:
+    async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
         """One of your jobs: its state, progress, and its result or error."""
         return Envelope("success getting job", await get_own_job(state, job_id, request.user))
 
@@ -183,7 +185,7 @@ class JobController(Controller):
         security=SECURITY,
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_CANCELLABLE, **UNAVAILABLE},
     )
-    async def cancel_job(self, request: AuthedRequest, state: AppState, job_id: FromPath[str]) -> Envelope[JobOut]:
+    async def cancel_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
         """Cancel a queued or running job: a queued one never starts, a running one is aborted.
 
         The row is marked first, so the cancel holds even if Redis is away: the worker

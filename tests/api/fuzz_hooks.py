@@ -1,0 +1,36 @@
+"""Schemathesis hooks for the fuzz test: a bearer token for a user the fuzz run owns.
+
+``schemathesis run`` loads this file through ``SCHEMATHESIS_HOOKS``. With
+``WADAH_FUZZ_TOKEN=1`` every request carries a token of a user registered through the
+API itself at ``WADAH_FUZZ_URL``. Generated requests may delete that very user
+(``DELETE /users/{id}`` with its own token is legal); the next request then gets a 401,
+schemathesis asks for a token again, and a new user is registered, so the rest of the
+run stays authenticated.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import httpx
+import schemathesis
+
+
+class FreshUserToken:
+    def get(self, case: schemathesis.Case, ctx: schemathesis.AuthContext) -> str:
+        credentials = {"email": f"fuzz-{secrets.token_hex(8)}@example.com", "password": secrets.token_urlsafe(16)}
+        with httpx.Client(base_url=os.environ["WADAH_FUZZ_URL"], timeout=30) as api:
+            api.post("/users", json={"name": "Fuzz", **credentials}).raise_for_status()
+            response = api.post("/login", json=credentials)
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+    def set(self, case: schemathesis.Case, data: str, ctx: schemathesis.AuthContext) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+if os.environ.get("WADAH_FUZZ_TOKEN") == "1":
+    # Cached for the whole run; schemathesis drops it on a 401 (its default retry_on) and asks again.
+    schemathesis.auth(refresh_interval=24 * 3600)(FreshUserToken)
