@@ -37,6 +37,7 @@ from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.jobs import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("api")
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
             log.warning("database not reachable at start-up: %s", exc)
         log.info("api ready (database: %s)", "embedded SQLite" if settings.database_is_embedded else "MySQL")
+        freeze_startup_objects()
         try:
             yield
         finally:

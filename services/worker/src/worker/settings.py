@@ -42,6 +42,7 @@ from shared.jobs import (
     serialize,
 )
 from shared.logging import configure_logging
+from shared.runtime import freeze_startup_objects
 from shared.settings import get_settings
 from worker.dispatcher import Dispatcher
 from worker.jobs._runner import JobRecorder, cron_function, job_function
@@ -74,6 +75,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         dispatcher=asyncio.create_task(dispatcher.run(stop)),
     )
     logging.getLogger("worker").info("worker %s ready", worker_id)
+    freeze_startup_objects()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
