@@ -138,9 +138,9 @@ def _claim_queries(n: int) -> tuple[Query, Query]:
         .values(
             status=JobStatus.RUNNING.value,
             attempts=Job.attempts + 1,
-            started_at=bindparam("now"),
-            worker=bindparam("worker"),
-            dispatched_at=func.coalesce(Job.dispatched_at, bindparam("now")),
+            started_at=bindparam("b_now"),
+            worker=bindparam("b_worker"),
+            dispatched_at=func.coalesce(Job.dispatched_at, bindparam("b_now")),
         )
     )
     return Query(claim), Query(select(*_CLAIMED_COLUMNS).where(Job.id.in_(ids)))
@@ -152,13 +152,13 @@ def _end_query(n: int) -> Query:
     (not over a cancel, nor over another worker's takeover)."""
     return Query(
         update(Job)
-        .where(Job.id.in_(_ids(n)), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("worker"))
+        .where(Job.id.in_(_ids(n)), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("b_worker"))
         .values(
-            status=bindparam("status"),
-            result=bindparam("result"),
-            error=bindparam("error"),
-            finished_at=bindparam("finished_at"),
-            attempts=Job.attempts - bindparam("give_back"),
+            status=bindparam("b_status"),
+            result=bindparam("b_result"),
+            error=bindparam("b_error"),
+            finished_at=bindparam("b_finished_at"),
+            attempts=Job.attempts - bindparam("b_give_back"),
         )
     )
 
@@ -187,7 +187,7 @@ class JobRecorder:
         # as cancelled and is not run; one that was not claimable reads back unchanged.
         claim, read = _claim_queries(len(ids))
         named = {f"id{i}": job_id for i, job_id in enumerate(ids)}
-        await self.db.execute(claim, now=utcnow(), worker=self.worker_id, **named)
+        await self.db.execute(claim, b_now=utcnow(), b_worker=self.worker_id, **named)
         rows = await self.db.fetch_all(read, **named)
         by_id = {
             r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9])
@@ -204,13 +204,13 @@ class JobRecorder:
         statements = [
             (
                 _end_query(len(ids)),
-                {
-                    "status": status.value,
-                    "result": result,
-                    "error": error,
-                    "finished_at": None if status in ACTIVE else now,
-                    "give_back": 1 if give_back else 0,
-                    "worker": self.worker_id,
+                {  # b_ names: SQLAlchemy reserves a column's own name in its SET clause
+                    "b_status": status.value,
+                    "b_result": result,
+                    "b_error": error,
+                    "b_finished_at": None if status in ACTIVE else now,
+                    "b_give_back": 1 if give_back else 0,
+                    "b_worker": self.worker_id,
                     **{f"id{i}": job_id for i, job_id in enumerate(ids)},
                 },
             )
