@@ -9,8 +9,9 @@ from typing import Annotated, Any, Final, TypeVar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy import bindparam, select, true, update
+from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 
 from api.schemas import ErrorBody, Page, PageMeta
 from shared.db import Query
@@ -105,3 +106,32 @@ def page(
     """The list envelope from :func:`page_query`'s rows (the last column is the total)."""
     total = rows[0][-1] if rows else 0
     return Page(message, [to_out(r) for r in rows if r[0] is not None], PageMeta(total, limit, offset))
+
+
+class Statements:
+    """The statements every resource runs on its table, built (and later compiled) once.
+
+    ``get`` and ``lock`` find a live row by ``row_id`` (``lock`` holds it, with
+    ``lock_columns``, until the transaction commits); ``page`` is :func:`page_query`;
+    ``insert`` takes one parameter per field in ``insert_fields`` plus ``now``;
+    ``soft_delete`` stamps ``deleted_at`` with ``now`` if the row is still live.
+    """
+
+    __slots__ = ("get", "insert", "lock", "page", "soft_delete")
+
+    def __init__(
+        self,
+        model: Model,
+        columns: Sequence[InstrumentedAttribute[Any]],
+        insert_fields: Sequence[str],
+        lock_columns: Sequence[InstrumentedAttribute[Any]] = (),
+    ) -> None:
+        live, by_id = model.deleted_at.is_(None), model.id == bindparam("row_id")
+        self.get = Query(select(*columns).where(by_id, live))
+        self.lock = Query(select(*(lock_columns or (model.id,))).where(by_id, live).with_for_update())
+        self.page = page_query(model, columns)
+        now: BindParameter[Any] = bindparam("now")
+        self.insert = Query(
+            insert(model).values({**{f: bindparam(f) for f in insert_fields}, "created_at": now, "updated_at": now})
+        )
+        self.soft_delete = Query(update(model).where(by_id, live).values(deleted_at=now))

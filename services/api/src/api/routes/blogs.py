@@ -13,7 +13,6 @@ from typing import Any
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
-from sqlalchemy import bindparam, insert, select, update
 
 from api.auth import INVALID_JWT, PUBLIC, SECURITY
 from api.errors import ApiError, forbidden, not_found, parse_id
@@ -28,14 +27,14 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    Statements,
     page,
-    page_query,
     update_by_id,
     updated_values,
 )
 from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import ForeignKeyViolation, Query, Runner
+from shared.db import ForeignKeyViolation, Runner
 from shared.jobs import COMPUTE_BLOG_STATS
 from shared.models import Blog, utcnow
 
@@ -49,21 +48,13 @@ _COLUMNS = (
     Blog.created_at,
     Blog.updated_at,
 )
-_LIVE = Blog.deleted_at.is_(None)
 
-GET_BLOG = Query(select(*_COLUMNS).where(Blog.id == bindparam("row_id"), _LIVE))
-LOCK_BLOG_OWNER = Query(select(Blog.user_id).where(Blog.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_BLOGS = page_query(Blog, _COLUMNS)
-INSERT_BLOG = Query(
-    insert(Blog).values(
-        user_id=bindparam("user_id"),
-        title=bindparam("title"),
-        content=bindparam("content"),
-        created_at=bindparam("now"),
-        updated_at=bindparam("now"),
-    )
+BLOGS = Statements(
+    Blog,
+    _COLUMNS,
+    insert_fields=("user_id", "title", "content"),
+    lock_columns=(Blog.user_id,),
 )
-DELETE_BLOG = Query(update(Blog).where(Blog.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
 
 
 def blog_out(row: Sequence[Any]) -> BlogOut:
@@ -72,7 +63,7 @@ def blog_out(row: Sequence[Any]) -> BlogOut:
 
 async def lock_own_blog(tx: Runner, blog_id: int, user_id: int) -> None:
     """404 if the blog is gone, 403 if it is someone else's; holds the row until commit."""
-    owner = await tx.fetch_one(LOCK_BLOG_OWNER, row_id=blog_id)
+    owner = await tx.fetch_one(BLOGS.lock, row_id=blog_id)
     if owner is None:
         raise not_found()
     if owner[0] != user_id:
@@ -85,12 +76,12 @@ class BlogController(Controller):
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
-        rows = await state.db.fetch_all(LIST_BLOGS, limit=limit, offset=offset)
+        rows = await state.db.fetch_all(BLOGS.page, limit=limit, offset=offset)
         return page("success getting blogs", rows, blog_out, limit, offset)
 
     @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:
-        row = await state.db.fetch_one(GET_BLOG, row_id=parse_id(blog_id))
+        row = await state.db.fetch_one(BLOGS.get, row_id=parse_id(blog_id))
         if row is None:
             raise not_found()
         return Envelope("success getting blog", blog_out(row))
@@ -103,7 +94,7 @@ class BlogController(Controller):
         try:
             async with state.db.transaction() as tx:
                 outcome = await tx.execute(
-                    INSERT_BLOG, user_id=request.user, title=data.title, content=data.content, now=now
+                    BLOGS.insert, user_id=request.user, title=data.title, content=data.content, now=now
                 )
                 job = await state.jobs.request(
                     tx, COMPUTE_BLOG_STATS, {"blog_id": outcome.lastrowid}, requested_by=request.user
@@ -127,7 +118,7 @@ class BlogController(Controller):
         async with state.db.transaction() as tx:
             await lock_own_blog(tx, ident, request.user)
             await tx.execute(update_by_id(Blog, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
-            row = await tx.fetch_one(GET_BLOG, row_id=ident)
+            row = await tx.fetch_one(BLOGS.get, row_id=ident)
             job = (
                 await state.jobs.request(tx, COMPUTE_BLOG_STATS, {"blog_id": ident}, requested_by=request.user)
                 if "content" in sent
@@ -148,5 +139,5 @@ class BlogController(Controller):
         ident = parse_id(blog_id)
         async with state.db.transaction() as tx:
             await lock_own_blog(tx, ident, request.user)
-            await tx.execute(DELETE_BLOG, row_id=ident, now=utcnow())
+            await tx.execute(BLOGS.soft_delete, row_id=ident, now=utcnow())
         return Message("success deleting blog")

@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
-from sqlalchemy import bindparam, insert, select, update
 
 from api.auth import PUBLIC, SECURITY
 from api.errors import not_found, parse_id
@@ -21,33 +20,22 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    Statements,
     page,
-    page_query,
     update_by_id,
     updated_values,
 )
 from api.schemas import BookCreate, BookOut, BookUpdate, Envelope, Message, Page, changes, utc
 from api.state import AppState
-from shared.db import Query
 from shared.models import Book, utcnow
 
 _COLUMNS = (Book.id, Book.title, Book.author, Book.genre, Book.year, Book.created_at, Book.updated_at)
-_LIVE = Book.deleted_at.is_(None)
 
-GET_BOOK = Query(select(*_COLUMNS).where(Book.id == bindparam("row_id"), _LIVE))
-LOCK_BOOK = Query(select(Book.id).where(Book.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_BOOKS = page_query(Book, _COLUMNS)
-INSERT_BOOK = Query(
-    insert(Book).values(
-        title=bindparam("title"),
-        author=bindparam("author"),
-        genre=bindparam("genre"),
-        year=bindparam("year"),
-        created_at=bindparam("now"),
-        updated_at=bindparam("now"),
-    )
+BOOKS = Statements(
+    Book,
+    _COLUMNS,
+    insert_fields=("title", "author", "genre", "year"),
 )
-DELETE_BOOK = Query(update(Book).where(Book.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
 
 
 def book_out(row: Sequence[Any]) -> BookOut:
@@ -60,12 +48,12 @@ class BookController(Controller):
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
     async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
-        rows = await state.db.fetch_all(LIST_BOOKS, limit=limit, offset=offset)
+        rows = await state.db.fetch_all(BOOKS.page, limit=limit, offset=offset)
         return page("success getting books", rows, book_out, limit, offset)
 
     @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:
-        row = await state.db.fetch_one(GET_BOOK, row_id=parse_id(book_id))
+        row = await state.db.fetch_one(BOOKS.get, row_id=parse_id(book_id))
         if row is None:
             raise not_found()
         return Envelope("success getting book", book_out(row))
@@ -74,7 +62,7 @@ class BookController(Controller):
     async def create_book(self, state: AppState, data: JSONBody[BookCreate]) -> Envelope[BookOut]:
         now = utcnow()
         outcome = await state.db.execute(
-            INSERT_BOOK, title=data.title, author=data.author, genre=data.genre, year=data.year, now=now
+            BOOKS.insert, title=data.title, author=data.author, genre=data.genre, year=data.year, now=now
         )
         book = BookOut(outcome.lastrowid, data.title, data.author, data.genre, data.year, utc(now), utc(now))
         return Envelope("success creating book", book)
@@ -84,10 +72,10 @@ class BookController(Controller):
         ident = parse_id(book_id)
         sent = changes(data)
         async with state.db.transaction() as tx:
-            if await tx.fetch_one(LOCK_BOOK, row_id=ident) is None:
+            if await tx.fetch_one(BOOKS.lock, row_id=ident) is None:
                 raise not_found()
             await tx.execute(update_by_id(Book, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
-            row = await tx.fetch_one(GET_BOOK, row_id=ident)
+            row = await tx.fetch_one(BOOKS.get, row_id=ident)
         assert row is not None
         return Envelope("success updating book", book_out(row))
 
@@ -98,7 +86,7 @@ class BookController(Controller):
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_book(self, state: AppState, book_id: PathId) -> Message:
-        outcome = await state.db.execute(DELETE_BOOK, row_id=parse_id(book_id), now=utcnow())
+        outcome = await state.db.execute(BOOKS.soft_delete, row_id=parse_id(book_id), now=utcnow())
         if outcome.rowcount == 0:
             raise not_found()
         return Message("success deleting book")

@@ -8,7 +8,6 @@ from typing import Any
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_409_CONFLICT
-from sqlalchemy import bindparam, insert, select, update
 
 from api.auth import PUBLIC, SECURITY
 from api.errors import ApiError, forbidden, not_found, parse_id
@@ -24,14 +23,14 @@ from api.routes._common import (
     Limit,
     Offset,
     PathId,
+    Statements,
     page,
-    page_query,
     update_by_id,
     updated_values,
 )
 from api.schemas import Envelope, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import DuplicateKey, Query
+from shared.db import DuplicateKey
 from shared.jobs import WELCOME_EMAIL
 from shared.models import User, utcnow
 from shared.passwords import hash_password_async
@@ -39,21 +38,12 @@ from shared.passwords import hash_password_async
 EMAIL_TAKEN = "email is already registered"
 
 _COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
-_LIVE = User.deleted_at.is_(None)
 
-GET_USER = Query(select(*_COLUMNS).where(User.id == bindparam("row_id"), _LIVE))
-LOCK_USER = Query(select(User.id).where(User.id == bindparam("row_id"), _LIVE).with_for_update())
-LIST_USERS = page_query(User, _COLUMNS)
-INSERT_USER = Query(
-    insert(User).values(
-        name=bindparam("name"),
-        email=bindparam("email"),
-        password=bindparam("password"),
-        created_at=bindparam("now"),
-        updated_at=bindparam("now"),
-    )
+USERS = Statements(
+    User,
+    _COLUMNS,
+    insert_fields=("name", "email", "password"),
 )
-DELETE_USER = Query(update(User).where(User.id == bindparam("row_id"), _LIVE).values(deleted_at=bindparam("now")))
 
 
 def user_out(row: Sequence[Any]) -> UserOut:
@@ -76,7 +66,7 @@ class UserController(Controller):
         now = utcnow()
         try:
             async with state.db.transaction() as tx:  # the welcome email's job commits with the user
-                outcome = await tx.execute(INSERT_USER, name=data.name, email=email, password=password, now=now)
+                outcome = await tx.execute(USERS.insert, name=data.name, email=email, password=password, now=now)
                 job = await state.jobs.request(
                     tx, WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
                 )
@@ -87,12 +77,12 @@ class UserController(Controller):
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
     async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
-        rows = await state.db.fetch_all(LIST_USERS, limit=limit, offset=offset)
+        rows = await state.db.fetch_all(USERS.page, limit=limit, offset=offset)
         return page("success getting users", rows, user_out, limit, offset)
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
-        row = await state.db.fetch_one(GET_USER, row_id=parse_id(user_id))
+        row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
         if row is None:
             raise not_found()
         return Envelope("success getting user", user_out(row))
@@ -115,10 +105,10 @@ class UserController(Controller):
             sent["password"] = await hash_password_async(str(sent["password"]))
         try:
             async with state.db.transaction() as tx:
-                if await tx.fetch_one(LOCK_USER, row_id=ident) is None:
+                if await tx.fetch_one(USERS.lock, row_id=ident) is None:
                     raise not_found()
                 await tx.execute(update_by_id(User, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
-                row = await tx.fetch_one(GET_USER, row_id=ident)
+                row = await tx.fetch_one(USERS.get, row_id=ident)
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
         assert row is not None
@@ -134,7 +124,7 @@ class UserController(Controller):
         ident = parse_id(user_id)
         if ident != request.user:
             raise forbidden("user")
-        outcome = await state.db.execute(DELETE_USER, row_id=ident, now=utcnow())
+        outcome = await state.db.execute(USERS.soft_delete, row_id=ident, now=utcnow())
         state.live_users.forget(ident)  # their token stops working with the next request
         if outcome.rowcount == 0:
             raise not_found()
