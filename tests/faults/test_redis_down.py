@@ -12,27 +12,23 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.processes import RedisServer
+from tests.processes import RedisServer, redis_server
 from tests.servers import ApiProcess
 
 RECOVERY_LIMIT_SECONDS = 60  # a deadline for a hung test, not a claim about speed
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
+def own_redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def api(
-    redis_server: RedisServer, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    own_redis: RedisServer, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiProcess]:
-    env = {**worker_env, "REDIS_URL": redis_server.url}
+    env = {**worker_env, "REDIS_URL": own_redis.url}
     server = ApiProcess(env, tmp_path_factory.mktemp("api") / "api.log")
     try:
         server.wait_ready()
@@ -41,12 +37,10 @@ def api(
         server.stop()
 
 
-def test_crud_keeps_working_while_redis_is_down_and_readyz_reports_it(
-    redis_server: RedisServer, api: ApiProcess
-) -> None:
+def test_crud_keeps_working_while_redis_is_down_and_readyz_reports_it(own_redis: RedisServer, api: ApiProcess) -> None:
     with httpx.Client(base_url=api.url, timeout=30) as http:
         assert http.get("/readyz").status_code == 200
-        redis_server.stop()
+        own_redis.stop()
 
         credentials = {"email": f"no-redis-{secrets.token_hex(4)}@example.com", "password": "correct horse battery"}
         user = http.post("/users", json={"name": "No Redis", **credentials})
@@ -78,7 +72,7 @@ def test_crud_keeps_working_while_redis_is_down_and_readyz_reports_it(
         assert ready.json()["checks"]["redis"].startswith("unavailable")
         assert set(ready.json()["checks"].values()) - {ready.json()["checks"]["redis"]} == {"ok"}
 
-        redis_server.start()
+        own_redis.start()
         deadline = time.monotonic() + RECOVERY_LIMIT_SECONDS
         while (ready := http.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
