@@ -5,7 +5,11 @@ is one fsync) per write would cost more than the job itself on a busy worker, so
 writes that arrive while the previous batch is in flight wait and go together, and a
 batch may ``linger`` a moment (a millisecond or two) for company before it is flushed:
 arq starts jobs one after another, each after a Redis round trip, so without it their
-claims would mostly go one by one. An idle process pays at most the linger.
+claims would mostly go one by one.
+
+The linger is only paid while busy, that is when the previous batch had company: a
+lone write on an idle process goes at once, so waiting for company never adds to the
+latency of a job that had none to wait for.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Batcher(Generic[T, R]):
         self._linger = linger
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # the last batch had more than one item
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -41,9 +46,10 @@ class Batcher(Generic[T, R]):
     async def _run(self) -> None:
         try:
             while self._pending:
-                if self._linger and len(self._pending) < self._max_size:
+                if self._busy and self._linger and len(self._pending) < self._max_size:
                     await asyncio.sleep(self._linger)
                 batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]
+                self._busy = len(batch) > 1
                 try:
                     results = await self._flush([item for item, _ in batch])
                 except Exception as exc:
