@@ -13,10 +13,17 @@ Two ways in, one per kind of caller, both built here from the same settings:
 
 Both pools get the same size and recycle settings. Driver errors are translated into
 the three exceptions below so that callers never import a driver.
+
+asyncmy's pool hands a freed connection to whoever asks next, not to who has waited
+longest: under more concurrent requests than connections, a few unlucky requests wait
+many turns, which showed as a p99 three times the median. So checkouts pass a FIFO gate
+(an ``asyncio.Semaphore`` as wide as the pool, fair in order of arrival) first, and the
+pool always has a connection free for whoever gets through.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -198,6 +205,7 @@ class Database:
         self.engine = create_engine(self.url, settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._pool: Any = None
+        self._gate: asyncio.Semaphore | None = None  # FIFO in front of the pool (module docstring)
 
     async def connect(self) -> None:
         """Open the driver pool (MySQL only); safe to call more than once."""
@@ -222,12 +230,13 @@ class Database:
             )
         except Exception as exc:
             raise _translate(exc) from exc
+        self._gate = asyncio.Semaphore(self._pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
             await self._pool.wait_closed()
-            self._pool = None
+            self._pool = self._gate = None
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -241,8 +250,9 @@ class Database:
             return
         if self._pool is None:
             await self.connect()
+        assert self._gate is not None
         try:
-            async with self._pool.acquire() as conn:
+            async with self._gate, self._pool.acquire() as conn:
                 if transaction:
                     await conn.begin()
                     try:
@@ -267,13 +277,13 @@ class Database:
         The request paths' common case, so on MySQL it goes straight to the pool, without
         the context-manager layers a transaction needs.
         """
-        if self._pool is None:
+        if self._pool is None or self._gate is None:
             async with self._connection(transaction=False) as conn:
                 if fetch:
                     return await conn.fetch_all(query, **params)
                 return await conn.execute(query, **params)
         try:
-            async with self._pool.acquire() as raw:
+            async with self._gate, self._pool.acquire() as raw:
                 return await _DriverConnection(raw, self.engine)._run(query, params, fetch)
         except Exception as exc:
             translated = _translate(exc)
