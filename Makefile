@@ -44,12 +44,15 @@ fuzz: install ## schemathesis against a running API, longer than the suite's run
 faults: install ## only the fault tests: MariaDB, Redis and SIGTERM against real processes (make test runs them too)
 	$(RUN) pytest tests/faults tests/api/test_served.py -q
 
-.PHONY: bench
+.PHONY: bench side-by-side
 bench: install ## load-test the hot endpoints, the job drain and the book import; figures in bench-results/
 	@mkdir -p bench-results
 	$(RUN) python scripts/bench_api.py
 	$(RUN) python scripts/bench_jobs.py --n 2000 --rounds 3 | tee bench-results/jobs.txt
 	$(RUN) python scripts/bench_import.py --rows 200000 | tee bench-results/import.txt
+
+side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling (../shared/bench), round by round
+	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)
 
 # --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (README "Docker")
 COMPOSE ?= docker compose
