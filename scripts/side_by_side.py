@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).resolve()
 OUT = ROOT / "bench-results" / "side_by_side.json"
 CEILING = "raw"
+TARGET = re.compile(r"(?P<name>\w+)=(?P<port>\d+):")
 
 
 def default_targets() -> list[str]:
@@ -42,6 +44,12 @@ def default_targets() -> list[str]:
         f"--dir=fastapi={peers}",
         f"--dir={CEILING}={peers}",
     ]
+
+
+def target_ports(args: list[str]) -> dict[int, str]:
+    """Port -> name of each ``NAME=PORT:DB:SETUP:START`` target among the harness's arguments."""
+    found = (TARGET.match(a) for a in args)
+    return {int(m["port"]): m["name"] for m in found if m}
 
 
 def in_bench_venv() -> None:
@@ -67,12 +75,10 @@ def main() -> None:
     spec.loader.exec_module(harness)
 
     args = sys.argv[1:]
-    if not any("=" in a and not a.startswith("-") for a in args):
+    names = target_ports(args)
+    if not names:
         args += default_targets()
-    names = {}  # port -> target name, from NAME=PORT:DB:SETUP:START
-    for target in (a for a in args if "=" in a and not a.startswith("-")):
-        name, port = target.split("=", 1)[0], target.split("=", 1)[1].split(":", 1)[0]
-        names[int(port)] = name
+        names = target_ports(args)
 
     calls: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     wrk = harness.wrk
@@ -96,7 +102,7 @@ def main() -> None:
             ratio = row["wadah"]["rps"] / row[CEILING]["rps"] if CEILING in row and row[CEILING]["rps"] else None
             rounds.setdefault(scenario, []).append({"round": i, "ratio": ratio, **row})
             cells = "  ".join(f"{n} {r['rps']:7.0f}/s p99 {r['p99']:6.1f} ms" for n, r in row.items())
-            print(f"{scenario:<12} round {i}  {cells}  wadah/{CEILING} {ratio:.2f}x" if ratio else cells)
+            print(f"{scenario:<12} round {i}  {cells}" + (f"  wadah/{CEILING} {ratio:.2f}x" if ratio else ""))
     medians = json.loads(OUT.with_suffix(".medians.json").read_text())
     OUT.with_suffix(".medians.json").unlink()
     OUT.write_text(json.dumps({"medians": medians, "rounds": rounds}, indent=1))
