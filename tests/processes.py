@@ -30,28 +30,19 @@ START_LIMIT_SECONDS = 60
 READY = re.compile(r"worker (\S+) ready")
 
 
-class WorkerProcess:
-    """``python -m worker`` with its output in a file the test can read."""
+class LoggedProcess:
+    """A child process whose output goes to a file the test can read, stopped as a process manager stops it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, count: int = 1) -> None:
-        """Until the worker has said it is ready ``count`` times (it starts again after losing Redis)."""
-        deadline = time.monotonic() + START_LIMIT_SECONDS
-        while len(READY.findall(self.output())) < count:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"worker did not start:\n{self.output()[-4000:]}")
-            time.sleep(0.1)
-
     def stop(self) -> int:
+        """SIGTERM, up to a minute to exit, then SIGKILL; the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -66,6 +57,21 @@ class WorkerProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self._log.close()
+
+
+class WorkerProcess(LoggedProcess):
+    """``python -m worker``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        super().__init__([sys.executable, "-m", "worker"], env, log_path)
+
+    def wait_ready(self, count: int = 1) -> None:
+        """Until the worker has said it is ready ``count`` times (it starts again after losing Redis)."""
+        deadline = time.monotonic() + START_LIMIT_SECONDS
+        while len(READY.findall(self.output())) < count:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{self.output()[-4000:]}")
+            time.sleep(0.1)
 
 
 @contextmanager

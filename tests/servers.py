@@ -17,30 +17,21 @@ from pathlib import Path
 import httpx
 
 from shared.embedded import free_port
+from tests.processes import LoggedProcess
 
 START_LIMIT_SECONDS = 90
 
 
-class ApiProcess:
-    """``python -m api`` (uvicorn, as in production) on a free port, its output in a file."""
+class ApiProcess(LoggedProcess):
+    """``python -m api`` (uvicorn, as in production) on a free port."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api"],
-            env={**env, "PORT": str(self.port), "HOST": "127.0.0.1"},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__([sys.executable, "-m", "api"], {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}, log_path)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def wait_ready(self) -> None:
         """Until /healthz answers (the process serves; /readyz may still say a dependency is down)."""
@@ -65,17 +56,6 @@ class ApiProcess:
             return self.proc.wait(timeout=timeout)
         finally:
             self._log.close()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
 
 
 class MariaDBServer:
