@@ -31,10 +31,11 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote
 
 import asyncmy
 from sqlalchemy.engine import make_url
+
+from shared.db import mysql_server_args
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "bench"
@@ -43,14 +44,7 @@ PASSWORD = "bench-password-1"
 
 
 async def _sql(url: str, statements: list[str], rows: Sequence[tuple[str, list[tuple[object, ...]]]] = ()) -> None:
-    parsed = make_url(url)
-    conn = await asyncmy.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=unquote(parsed.username or "root"),
-        password=unquote(parsed.password or ""),
-        autocommit=True,
-    )
+    conn = await asyncmy.connect(**mysql_server_args(url), autocommit=True)
     try:
         async with conn.cursor() as cur:
             for statement in statements:

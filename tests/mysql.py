@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 import asyncmy
 from sqlalchemy.engine import make_url
+
+from shared.db import mysql_server_args
 
 
 def with_database(server_url: str, name: str) -> str:
@@ -13,13 +13,7 @@ def with_database(server_url: str, name: str) -> str:
 
 
 async def _admin(url: str, statement: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncmy.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=unquote(parsed.username or "root"),
-        password=unquote(parsed.password or ""),
-    )
+    conn = await asyncmy.connect(**mysql_server_args(url))
     try:
         async with conn.cursor() as cur:
             await cur.execute(statement)

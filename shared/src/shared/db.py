@@ -213,14 +213,10 @@ class Database:
             return
         import asyncmy
 
-        url = make_url(self.url)
         try:
             self._pool = await asyncmy.create_pool(
-                host=url.host or "127.0.0.1",
-                port=url.port or 3306,
-                user=unquote(url.username or "root"),
-                password=unquote(url.password or ""),
-                db=url.database,
+                **mysql_server_args(self.url),
+                db=make_url(self.url).database,
                 minsize=1,
                 maxsize=self._pool_size,
                 pool_recycle=self._recycle,
@@ -318,6 +314,21 @@ class Database:
     async def ping(self) -> None:
         """Raise DatabaseUnavailable unless a round trip to the server succeeds."""
         await self.fetch_one(_PING)
+
+
+def mysql_server_args(url: str) -> dict[str, Any]:
+    """asyncmy's ``host``, ``port``, ``user`` and ``password`` for a SQLAlchemy MySQL URL.
+
+    The URL's user and password are percent-encoded (a ``@`` in a password is ``%40``);
+    the driver wants them as they are.
+    """
+    parsed = make_url(url)
+    return {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 3306,
+        "user": unquote(parsed.username or "root"),
+        "password": unquote(parsed.password or ""),
+    }
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
