@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,6 +58,17 @@ class ApiProcess(LoggedProcess):
             return self.proc.wait(timeout=timeout)
         finally:
             self._log.close()
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path) -> Iterator[ApiProcess]:
+    """An API process that answers, for the length of the block; stopped (SIGTERM) after it."""
+    server = ApiProcess(env, log_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 class MariaDBServer:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ApiProcess
+from tests.servers import ApiProcess, serving
 
 FUZZ_MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261128"))
@@ -49,12 +49,8 @@ def api(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         "EXPORT_DIR": str(directory / "exports"),
         "LOG_LEVEL": "WARNING",
     }
-    server = ApiProcess(env, directory / "api.log")
-    try:
-        server.wait_ready()
+    with serving(env, directory / "api.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def start_schemathesis(api: ApiProcess, report: Path, *, authenticated: bool) -> subprocess.Popen[str]:

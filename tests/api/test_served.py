@@ -16,18 +16,14 @@ import pytest
 from api.app import MAX_BODY_BYTES
 from shared.embedded import free_port
 from tests.factories import Factory
-from tests.servers import ApiProcess
+from tests.servers import ApiProcess, serving
 
 
 @pytest.fixture(scope="module")
 def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     env = {**worker_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "LOG_LEVEL": "INFO"}
-    server = ApiProcess(env, tmp_path_factory.mktemp("served") / "api.log")
-    try:
-        server.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("served") / "api.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_no_server_banner_and_the_security_headers_on_the_wire(served: ApiProcess) -> None:

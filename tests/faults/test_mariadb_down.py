@@ -17,7 +17,7 @@ import pytest
 
 from shared.migrate import upgrade
 from tests.mysql import create_database, with_database
-from tests.servers import ApiProcess, MariaDBServer
+from tests.servers import ApiProcess, MariaDBServer, serving
 
 UNAVAILABLE = {"message": "the database is unavailable, try again shortly"}
 RECOVERY_LIMIT_SECONDS = 90  # a deadline for a hung test, not a claim about speed
@@ -42,12 +42,8 @@ def api(
     asyncio.run(create_database(url))
     upgrade(url)
     env = {**worker_env, "DATABASE_URL": url, "REDIS_NAMESPACE": f"{worker_env['REDIS_NAMESPACE']}-mariadb-down"}
-    server = ApiProcess(env, tmp_path_factory.mktemp("api") / "api.log")
-    try:
-        server.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("api") / "api.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def until_status(http: httpx.Client, method: str, path: str, status: int, **kwargs: object) -> httpx.Response:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.processes import RedisServer, redis_server
-from tests.servers import ApiProcess
+from tests.servers import ApiProcess, serving
 
 RECOVERY_LIMIT_SECONDS = 60  # a deadline for a hung test, not a claim about speed
 
@@ -29,12 +29,8 @@ def api(
     own_redis: RedisServer, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiProcess]:
     env = {**worker_env, "REDIS_URL": own_redis.url}
-    server = ApiProcess(env, tmp_path_factory.mktemp("api") / "api.log")
-    try:
-        server.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("api") / "api.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_crud_keeps_working_while_redis_is_down_and_readyz_reports_it(own_redis: RedisServer, api: ApiProcess) -> None:

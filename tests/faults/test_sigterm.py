@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.factories import book_body
-from tests.servers import ApiProcess
+from tests.servers import ApiProcess, serving
 
 LIMIT_SECONDS = 60  # deadlines for a hung test, not claims about speed
 LOAD_CLIENTS = 4
@@ -30,12 +30,8 @@ LOAD_CLIENTS = 4
 
 @pytest.fixture
 def api(worker_env: dict[str, str], tmp_path: Path) -> Iterator[ApiProcess]:
-    server = ApiProcess({**worker_env, "LOG_LEVEL": "INFO"}, tmp_path / "api.log")
-    try:
-        server.wait_ready()
+    with serving({**worker_env, "LOG_LEVEL": "INFO"}, tmp_path / "api.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass
