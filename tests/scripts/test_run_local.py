@@ -37,7 +37,10 @@ SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "REDIS_NAMESPACE", "JWT_SECRET
 # Starts the script with SIGINT ignored, as a non-interactive shell starts a background job.
 SIGINT_IGNORED = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds its processes in /proc (Linux)")
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds its processes in /proc (Linux)"),
+]
 
 
 def _parent(pid: int) -> int | None:
