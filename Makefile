@@ -40,10 +40,11 @@ coverage: install ## the whole suite under coverage.py, its processes included; 
 	$(RUN) coverage combine -q
 	$(RUN) coverage report
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy, and actionlint on .github/workflows
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) actionlint
 
 fmt: ## format and auto-fix
 	$(RUN) ruff format .
