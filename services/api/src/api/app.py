@@ -1,6 +1,6 @@
 """The Litestar application: routes, error handling, OpenAPI, and the process's resources.
 
-Hardening that applies to every route lives here (README "Security"): request bodies
+Hardening that applies to every route lives here (docs/security.md): request bodies
 are capped at ``MAX_BODY_BYTES`` (a handler that takes uploads sets its own
 ``request_max_body_size``), decoded strictly (:mod:`api.body`), cross-origin access is
 off unless ``CORS_ORIGINS`` names origins, and :mod:`api.request_context` wraps the whole

@@ -1,6 +1,6 @@
 """arq's WorkerSettings for wadah: which jobs run, and how they are retried, timed and stopped.
 
-Tuning (measured by scripts/bench_jobs.py; README "Jobs"):
+Tuning (measured by scripts/bench_jobs.py; docs/jobs.md):
 
 * ``poll_delay`` 10 ms (``WORKER_POLL_DELAY_SECONDS``): arq polls its queue; its default
   0.5 s sets the floor of enqueue-to-start latency. A poll is one ZRANGEBYSCORE.
