@@ -50,7 +50,8 @@ def run_bench_worker() -> None:
     from sqlalchemy import Column, DateTime, Integer, MetaData, Table, bindparam, func, update
 
     from shared.db import Query
-    from worker.jobs._runner import RunningJob, job_function
+    from worker.context import RunningJob, WorkerContext
+    from worker.registry import job_function
     from worker.settings import WorkerSettings, startup
 
     counters = Table(
@@ -75,7 +76,7 @@ def run_bench_worker() -> None:
 
     async def bench_startup(ctx: dict[str, Any]) -> None:
         await startup(ctx)
-        await ctx["db"].connect()
+        await WorkerContext.of(ctx).db.connect()
         ready[:] = time.time(), time.process_time()
 
     async def bench_bump(job: RunningJob, counter_id: int) -> None:
