@@ -130,7 +130,7 @@ async def run_round(n: int, url: str, redis_url: str, namespace: str) -> dict[st
     from sqlalchemy import delete, func, select, text
 
     from shared.db import Database
-    from shared.jobs import JobQueue, redis_client
+    from shared.job_queue import JobQueue, redis_client
     from shared.models import Job
     from shared.settings import Settings
 
