@@ -21,7 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
-from api.errors import exception_handlers
+from api.exception_handlers import exception_handlers
 from api.openapi import StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
@@ -35,7 +35,7 @@ from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle
 from shared.db import Database
-from shared.jobs import JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
