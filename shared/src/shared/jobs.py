@@ -49,6 +49,7 @@ from shared.db import Database, DatabaseUnavailable, Query, Runner
 from shared.logging import request_id_var
 from shared.models import Job, utcnow
 from shared.settings import Settings
+from shared.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ INSERT_JOB = Query(
         progress_done=0,
         requested_by=bindparam("requested_by"),
         request_id=bindparam("request_id"),
+        traceparent=bindparam("traceparent"),
         created_at=bindparam("now"),
     )
 )
@@ -187,7 +189,9 @@ class JobQueue:
         """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
 
         The request id defaults to the current request's (``X-Request-ID``), so the
-        worker's log lines for the job carry it too. ``job_id`` is for callers that name
+        worker's log lines for the job carry it too; with tracing on, the current span's
+        ``traceparent`` goes on the row in the same statement, so the worker's span
+        joins the request's trace (shared.tracing). ``job_id`` is for callers that name
         something after the job before writing it (an upload's file).
         """
         job = NewJob(
@@ -205,6 +209,7 @@ class JobQueue:
             params=encode_json(params),
             requested_by=requested_by,
             request_id=job.request_id,
+            traceparent=current_traceparent(),
             now=job.created_at,
         )
         return job

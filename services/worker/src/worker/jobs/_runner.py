@@ -22,6 +22,9 @@ job to the queue, where arq keeps it for the next worker.
 
 The start and end writes go through :class:`shared.batching.Batcher`, so a busy worker
 writes many jobs' records in one statement and one commit.
+
+Each claimed attempt is counted and timed (worker.metrics) and, with tracing on, runs in
+a span joined to the request that asked for the job (shared.tracing.job_span).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from shared.jobs import ACTIVE, JobStatus, cron_job_id, decode_json, encode_json
 from shared.logging import job_id_var, request_id_var
 from shared.models import Job, utcnow
 from shared.settings import Settings
+from shared.tracing import job_span
+from worker.metrics import JOB_DURATION, JOBS_FINISHED, JOBS_RUNNING, JOBS_STARTED, Outcome
 
 log = logging.getLogger("worker.jobs")
 
@@ -93,6 +98,7 @@ class Claim:
     request_id: str | None
     requested_by: int | None
     last_error: str | None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,7 @@ _CLAIMED_COLUMNS = (
     Job.request_id,
     Job.requested_by,
     Job.error,
+    Job.traceparent,
 )
 
 
@@ -190,7 +197,7 @@ class JobRecorder:
         await self.db.execute(claim, b_now=utcnow(), b_worker=self.worker_id, **named)
         rows = await self.db.fetch_all(read, **named)
         by_id = {
-            r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9])
+            r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9], r[10])
             for r in rows
             if r[3] == JobStatus.RUNNING and r[4] == self.worker_id
         }
@@ -262,7 +269,6 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
 async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]) -> None:
     """The arq job function of every kind (see the module's docstring)."""
     recorder: JobRecorder = ctx["recorder"]
-    settings: Settings = ctx["settings"]
     job_id: str = ctx["row_id"] if "row_id" in ctx else ctx["job_id"]
     claim = await recorder.claim(job_id)
     if claim is None:
@@ -270,28 +276,46 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
         return
     job_token, request_token = job_id_var.set(job_id), request_id_var.set(claim.request_id)
     try:
-        if claim.attempts > settings.job_max_tries:
-            error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
-            log.error("job %s failed: %s", kind, error)
-            await recorder.end(End(job_id, JobStatus.FAILED, error=error))
-            return
-        job = RunningJob(
-            job_id,
-            kind,
-            claim.attempts,
-            claim.progress_done,
-            claim.requested_by,
-            ctx["db"],
-            settings,
-            ctx,
-            recorder.worker_id,
-        )
-        started = time.perf_counter()
-        deadline = asyncio.timeout(timeout_s)
+        with job_span(kind, job_id, claim.traceparent, claim.attempts):
+            await _attempt(kind, handler, timeout_s, ctx, job_id, claim)
+    finally:
+        job_id_var.reset(job_token)
+        request_id_var.reset(request_token)
+
+
+async def _attempt(
+    kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any], job_id: str, claim: Claim
+) -> None:
+    recorder: JobRecorder = ctx["recorder"]
+    settings: Settings = ctx["settings"]
+    if claim.attempts > settings.job_max_tries:
+        error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
+        log.error("job %s failed: %s", kind, error)
+        await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+        JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
+        return
+    job = RunningJob(
+        job_id,
+        kind,
+        claim.attempts,
+        claim.progress_done,
+        claim.requested_by,
+        ctx["db"],
+        settings,
+        ctx,
+        recorder.worker_id,
+    )
+    JOBS_STARTED.labels(kind).inc()
+    running = JOBS_RUNNING.labels(kind)
+    running.inc()
+    started = time.perf_counter()
+    deadline = asyncio.timeout(timeout_s)
+    try:
         try:
             async with deadline:
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
+            JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
             await _interrupted(recorder, job_id, kind)
             raise
         except Exception as exc:
@@ -299,22 +323,26 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
             if task is not None and task.cancelling() and not deadline.expired():
                 # A driver turned the cancellation into its own error (asyncmy raises
                 # InterfaceError "Cancelled during execution"): still an interruption.
+                JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
                 await _interrupted(recorder, job_id, kind)
                 raise asyncio.CancelledError from exc
             error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
                 delay = backoff_seconds(settings, claim.attempts)
                 log.warning("job %s attempt %d failed (%s); retrying in %.1fs", kind, claim.attempts, error, delay)
+                JOBS_FINISHED.labels(kind, Outcome.RETRIED).inc()
                 await recorder.end(End(job_id, JobStatus.QUEUED, error=error))
                 raise Retry(defer=delay) from exc
             log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
+            JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
             return
+        JOBS_FINISHED.labels(kind, Outcome.SUCCEEDED).inc()
         await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
         log.info("job %s succeeded in %.3fs", kind, time.perf_counter() - started)
     finally:
-        job_id_var.reset(job_token)
-        request_id_var.reset(request_token)
+        running.dec()
+        JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
 async def _interrupted(recorder: JobRecorder, job_id: str, kind: str) -> None:
