@@ -100,7 +100,8 @@ class JsonFormatter(logging.Formatter):
         extra = _exception_text(self, record)
         if extra:
             entry["exception"] = extra
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII only: a raw U+2028 or NEL would be a line break to some readers.
+        return json.dumps(entry, default=str)
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
