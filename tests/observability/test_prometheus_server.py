@@ -94,7 +94,7 @@ def test_prometheus_scrapes_the_api_and_the_worker_and_answers_queries(
                 url, 'wadah_jobs_finished_total{kind="compute_blog_stats",outcome="succeeded",job="worker"}'
             )
             latency = query_until(
-                url, 'histogram_quantile(0.99, sum by (le) (rate(wadah_http_request_duration_seconds_bucket[1m])))'
+                url, "histogram_quantile(0.99, sum by (le) (rate(wadah_http_request_duration_seconds_bucket[1m])))"
             )
             queued = query_until(url, 'wadah_queue_jobs{status="queued"}')
     assert up_api["value"][1] == up_worker["value"][1] == "1"
