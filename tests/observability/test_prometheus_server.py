@@ -79,24 +79,27 @@ def test_prometheus_scrapes_the_api_and_the_worker_and_answers_queries(
 ) -> None:
     worker_port = free_port()
     env = {**worker_env, "WORKER_METRICS_PORT": str(worker_port), "QUEUE_METRICS_INTERVAL_SECONDS": "1"}
-    with serving(env, tmp_path / "api.log") as api, workers(env, tmp_path):
-        with prometheus(tmp_path, {"api": f"127.0.0.1:{api.port}", "worker": f"127.0.0.1:{worker_port}"}) as url:
-            body = user_body()
-            assert httpx.post(f"{api.url}/users", json=body).status_code == 201
-            login = httpx.post(f"{api.url}/login", json={"email": body["email"], "password": body["password"]})
-            auth = {"Authorization": f"Bearer {login.json()['token']}"}
-            assert httpx.post(f"{api.url}/blogs", json=blog_body(), headers=auth).status_code == 201
+    with (
+        serving(env, tmp_path / "api.log") as api,
+        workers(env, tmp_path),
+        prometheus(tmp_path, {"api": f"127.0.0.1:{api.port}", "worker": f"127.0.0.1:{worker_port}"}) as url,
+    ):
+        body = user_body()
+        assert httpx.post(f"{api.url}/users", json=body).status_code == 201
+        login = httpx.post(f"{api.url}/login", json={"email": body["email"], "password": body["password"]})
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        assert httpx.post(f"{api.url}/blogs", json=blog_body(), headers=auth).status_code == 201
 
-            [up_api] = query_until(url, 'up{job="api"} == 1')
-            [up_worker] = query_until(url, 'up{job="worker"} == 1')
-            [blogs] = query_until(url, 'wadah_http_requests_total{route="/blogs",method="POST",status="201"}')
-            [stats] = query_until(
-                url, 'wadah_jobs_finished_total{kind="compute_blog_stats",outcome="succeeded",job="worker"}'
-            )
-            latency = query_until(
-                url, "histogram_quantile(0.99, sum by (le) (rate(wadah_http_request_duration_seconds_bucket[1m])))"
-            )
-            queued = query_until(url, 'wadah_queue_jobs{status="queued"}')
+        [up_api] = query_until(url, 'up{job="api"} == 1')
+        [up_worker] = query_until(url, 'up{job="worker"} == 1')
+        [blogs] = query_until(url, 'wadah_http_requests_total{route="/blogs",method="POST",status="201"}')
+        [stats] = query_until(
+            url, 'wadah_jobs_finished_total{kind="compute_blog_stats",outcome="succeeded",job="worker"}'
+        )
+        latency = query_until(
+            url, "histogram_quantile(0.99, sum by (le) (rate(wadah_http_request_duration_seconds_bucket[1m])))"
+        )
+        queued = query_until(url, 'wadah_queue_jobs{status="queued"}')
     assert up_api["value"][1] == up_worker["value"][1] == "1"
     assert float(blogs["value"][1]) == 1
     assert float(stats["value"][1]) >= 1

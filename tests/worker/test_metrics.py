@@ -126,14 +126,16 @@ async def test_a_real_worker_counts_its_jobs_on_worker_metrics_port(
     succeeded = 'wadah_jobs_finished_total{kind="compute_blog_stats",outcome="succeeded"}'
 
     async def counted() -> str | None:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        async with httpx.AsyncClient() as scraper:
+            text = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
         return text if succeeded in text else None
 
     with workers(env, tmp_path):
         text = await eventually(counted, what="the job to be counted")
-        openmetrics = httpx.get(
-            f"http://127.0.0.1:{port}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
-        )
+        async with httpx.AsyncClient() as scraper:
+            openmetrics = await scraper.get(
+                f"http://127.0.0.1:{port}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+            )
     assert value(text, succeeded) >= 1
     assert value(text, 'wadah_jobs_started_total{kind="compute_blog_stats"}') >= 1
     assert value(text, 'wadah_job_duration_seconds_count{kind="compute_blog_stats"}') >= 1
