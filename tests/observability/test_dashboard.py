@@ -85,3 +85,12 @@ def test_the_prometheus_configuration_is_valid() -> None:
         [PROMTOOL, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_alerts_the_operations_page_suggests_are_valid_rules(tmp_path: Path) -> None:
+    page = (DEPLOY.parent / "docs" / "operations.md").read_text()
+    rules = tmp_path / "rules.yml"
+    rules.write_text(page.split("```yaml\n", 1)[1].split("```", 1)[0])
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 8 rules found" in checked.stdout
