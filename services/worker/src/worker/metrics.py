@@ -180,14 +180,21 @@ _server_started = False
 
 
 def serve(port: int, interval_seconds: float) -> QueueHealth:
-    """Start the metrics HTTP server (once per process) with the queue-health collector."""
+    """Start the metrics HTTP server (once per process) with the queue-health collector.
+
+    A port already taken (a second worker on one host with the same setting) costs the
+    metrics, not the jobs: the worker logs an error and runs on.
+    """
     global _server_started, queue_health
     if not _server_started:
         from prometheus_client import start_http_server
 
         queue_health = QueueHealth(interval_seconds)
         REGISTRY.register(queue_health)
-        start_http_server(port)
+        try:
+            start_http_server(port)
+        except OSError as exc:
+            log.error("metrics not served: cannot listen on WORKER_METRICS_PORT %d: %s", port, exc)
         _server_started = True
     return queue_health
 
