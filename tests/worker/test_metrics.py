@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -143,3 +144,13 @@ async def test_a_real_worker_counts_its_jobs_on_worker_metrics_port(
     assert value(text, "wadah_queue_read_up") == 1
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     promtool_check(text)
+
+
+def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(worker_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # noqa: S104 - the worker binds all interfaces too
+        taken.listen()
+        port = taken.getsockname()[1]
+        with workers({**worker_env, "WORKER_METRICS_PORT": str(port)}, tmp_path) as [worker]:
+            log = worker.output()
+    assert f"metrics not served: cannot listen on WORKER_METRICS_PORT {port}" in log
