@@ -63,7 +63,7 @@ observability-cost: install ## make side-by-side for wadah with metrics on (defa
 	  "tracing_1pct=18112:bench_wadah_obs_otel:make migrate:$(OBS_TRACING) make serve" \
 	  --dir=metrics_on=$(CURDIR) --dir=metrics_off=$(CURDIR) --dir=tracing_1pct=$(CURDIR)
 
-# --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (README "Docker")
+# --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (docs/deployment.md)
 COMPOSE ?= docker compose
 REGISTRY ?= docker.io
 IMAGE_PREFIX ?=

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import mysql  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from shared.db import Database  # noqa: E402
-from shared.jobs import COUNT_PENDING  # noqa: E402
+from shared.job_records import _COUNT_UNDISPATCHED  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from worker.metrics import _BY_STATUS, _OLDEST_QUEUED, read_queue  # noqa: E402
@@ -61,7 +61,11 @@ def literal_sql(query: object) -> str:
 async def explain(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        for name, query in (("by status", _BY_STATUS), ("oldest queued", _OLDEST_QUEUED), ("outbox", COUNT_PENDING)):
+        for name, query in (
+            ("by status", _BY_STATUS),
+            ("oldest queued", _OLDEST_QUEUED),
+            ("outbox", _COUNT_UNDISPATCHED),
+        ):
             sql = literal_sql(query)
             print(f"\n-- {name}: {sql}")
             for row in (await conn.execute(text("EXPLAIN " + sql))).mappings():

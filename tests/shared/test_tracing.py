@@ -29,7 +29,7 @@ def test_only_an_exporter_turns_tracing_on(environ: dict[str, str], on: bool) ->
 PROBE = """
 import sys
 from api.app import create_app
-from shared.jobs import JobQueue
+from shared.job_queue import JobQueue
 from shared.tracing import current_traceparent
 app = create_app()
 loaded = ("opentelemetry.sdk", "opentelemetry.trace", "opentelemetry.exporter", "api.tracing")

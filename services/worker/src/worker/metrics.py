@@ -7,7 +7,7 @@ busy (docs/operations.md lists every metric).
 Two kinds of figure:
 
 * Counters and a histogram of what *this process* did (``wadah_jobs_*``), updated by the
-  job wrapper (``worker.jobs._runner``) as each job starts and ends. Sum them over workers.
+  job wrapper (``worker.lifecycle``) as each job starts and ends. Sum them over workers.
 * The queue as the durable rows tell it (``wadah_queue_*``): jobs by status, the age of
   the oldest queued job, rows the outbox has not handed to Redis. The same for every
   worker (take ``max``, not ``sum``). They come from three index-range statements
@@ -35,8 +35,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, or_, select
 
+from shared import job_records
 from shared.db import Database, Query
-from shared.jobs import COUNT_PENDING, JobStatus
+from shared.jobs import JobStatus
 from shared.models import Job, utcnow
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,13 @@ async def read_queue(db: Database) -> QueueSnapshot:
     started = time.perf_counter()
     rows = await db.fetch_all(_BY_STATUS)
     oldest = await db.fetch_one(_OLDEST_QUEUED)
-    pending = await db.fetch_one(COUNT_PENDING)
+    undispatched = await job_records.count_undispatched(db)
     by_status = {s.value: 0 for s in COUNTED_STATUSES}
     by_status.update({str(status): int(n) for status, n in rows})
     return QueueSnapshot(
         by_status,
         _as_datetime(oldest[0]) if oldest else None,
-        int(pending[0]) if pending else 0,
+        undispatched,
         time.perf_counter() - started,
     )
 
