@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from shared.embedded import free_port
 from tests.factories import blog_body, user_body
@@ -73,10 +72,10 @@ def query_until(url: str, promql: str) -> list[dict[str, Any]]:
         time.sleep(0.25)
 
 
-@pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="apt-get install prometheus")
 def test_prometheus_scrapes_the_api_and_the_worker_and_answers_queries(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
+    assert Path(PROMETHEUS).exists(), "Prometheus is part of the test tools: apt-get install prometheus"
     worker_port = free_port()
     env = {**worker_env, "WORKER_METRICS_PORT": str(worker_port), "QUEUE_METRICS_INTERVAL_SECONDS": "1"}
     with (
