@@ -84,6 +84,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "IMPORT_DIR": str(settings.import_dir),
         "EXPORT_DIR": str(settings.export_dir),
         "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": "0",  # several workers per test, and other runs on this host
     }
 
 
