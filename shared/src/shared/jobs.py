@@ -41,11 +41,11 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.batching import Batcher
-from shared.db import Database, DatabaseUnavailable, Query, Runner
+from shared.db import Database, DatabaseUnavailable, DuplicateKey, Query, Runner
 from shared.logging import request_id_var
 from shared.models import Job, utcnow
 from shared.settings import Settings
@@ -73,6 +73,17 @@ class JobStatus(StrEnum):
 
 ACTIVE: Final = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+RETRYABLE: Final = (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class RetryRefused(Exception):
+    """The job cannot be run again: it is not failed or cancelled, or it has been retried already."""
+
+
+def liveness_key(settings: Settings, worker_id: str) -> str:
+    """The Redis key a live worker keeps refreshing (``worker.dispatcher``); the console counts them."""
+    return f"{settings.redis_namespace}:worker:{worker_id}"
+
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -143,6 +154,7 @@ class NewJob:
     requested_by: int | None
     request_id: str | None
     created_at: datetime
+    retry_of: str | None = None
 
 
 INSERT_JOB = Query(
@@ -156,8 +168,16 @@ INSERT_JOB = Query(
         requested_by=bindparam("requested_by"),
         request_id=bindparam("request_id"),
         created_at=bindparam("now"),
+        retry_of=bindparam("retry_of"),
     )
 )
+# No IN list: a Query's statement is compiled once for the driver, without expanding binds.
+_CANCELLABLE = (Job.id == bindparam("job_id"), or_(*(Job.status == s.value for s in ACTIVE)))
+_CANCEL = {"status": JobStatus.CANCELLED.value, "finished_at": bindparam("now")}
+CANCEL_OWN = Query(update(Job).where(*_CANCELLABLE, Job.requested_by == bindparam("user_id")).values(_CANCEL))
+CANCEL_ANY = Query(update(Job).where(*_CANCELLABLE).values(_CANCEL))
+# What a retry copies from the row it runs again.
+RETRY_SOURCE = Query(select(Job.kind, Job.params, Job.status, Job.requested_by).where(Job.id == bindparam("job_id")))
 
 COUNT_PENDING = Query(
     select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value, Job.dispatched_at.is_(None))
@@ -183,6 +203,7 @@ class JobQueue:
         requested_by: int | None,
         request_id: str | None = None,
         job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> NewJob:
         """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
 
@@ -197,6 +218,7 @@ class JobQueue:
             requested_by,
             request_id if request_id is not None else request_id_var.get(),
             utcnow(),
+            retry_of,
         )
         await tx.execute(
             INSERT_JOB,
@@ -206,8 +228,50 @@ class JobQueue:
             requested_by=requested_by,
             request_id=job.request_id,
             now=job.created_at,
+            retry_of=retry_of,
         )
         return job
+
+    async def retry(self, job_id: str) -> NewJob:
+        """Write a new queued row that runs ``job_id`` again, in a transaction of its own;
+        call :meth:`dispatch` with it afterwards.
+
+        A new row, not a reset of the old one, so the earlier run keeps its error,
+        attempts and times, and the new run gets a full set of attempts. The new row
+        belongs to the earlier one's requester (whoever asks for the retry) and names
+        the earlier row in ``retry_of``; that column is unique, so of two retries sent at
+        once one inserts and the other hits the index: one run, whatever the timing.
+        Raises :class:`LookupError` for an unknown id and :class:`RetryRefused` otherwise.
+        """
+        assert self.db is not None
+        try:
+            async with self.db.transaction() as tx:
+                row = await tx.fetch_one(RETRY_SOURCE, job_id=job_id)
+                if row is None:
+                    raise LookupError(job_id)
+                kind, params, status, requested_by = row
+                if status not in RETRYABLE:
+                    raise RetryRefused(f"only a failed or cancelled job can be retried; this one is {status}")
+                return await self.request(tx, kind, decode_json(params), requested_by=requested_by, retry_of=job_id)
+        except DuplicateKey as exc:
+            raise RetryRefused("the job has already been retried") from exc
+
+    async def cancel(self, job_id: str, requested_by: int | None) -> bool:
+        """Mark a queued or running job cancelled (only ``requested_by``'s, unless None: an
+        operator's cancel) and signal its worker; False if no such job was active.
+
+        The row is marked first, so the cancel holds even if Redis is away: the worker
+        checks the row before it starts a job, and long jobs check it between batches.
+        """
+        assert self.db is not None
+        if requested_by is None:
+            outcome = await self.db.execute(CANCEL_ANY, job_id=job_id, now=utcnow())
+        else:
+            outcome = await self.db.execute(CANCEL_OWN, job_id=job_id, user_id=requested_by, now=utcnow())
+        if outcome.rowcount == 0:
+            return False
+        await self.abort(job_id)
+        return True
 
     def dispatch(self, *jobs: NewJob) -> None:
         """Hand committed jobs to Redis in the background; never fails, never waits.

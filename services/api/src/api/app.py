@@ -31,12 +31,14 @@ from api.routes.exports import ExportController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
 from api.routes.login import login
+from api.routes.queue import QueueController
 from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.jobs import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.queue_health import HealthCache
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.health = HealthCache()
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookImportController,
             ExportController,
             JobController,
+            QueueController,
             login,
             healthz,
             readyz,

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db import Database, DatabaseUnavailable
-from shared.jobs import JobQueue, JobStatus
+from shared.jobs import JobQueue, JobStatus, liveness_key
 from shared.models import Job, utcnow
 from shared.settings import Settings
 
@@ -45,10 +45,6 @@ LIVENESS_TTL_SECONDS = 15
 TAKEOVER_AFTER_SECONDS = 5  # a claim younger than this may not have its worker's key yet
 LOST_AFTER_SECONDS = 60
 MAX_BACKOFF_SECONDS = 10.0
-
-
-def liveness_key(settings: Settings, worker_id: str) -> str:
-    return f"{settings.redis_namespace}:worker:{worker_id}"
 
 
 class Dispatcher:
