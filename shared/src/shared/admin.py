@@ -21,8 +21,9 @@ USAGE = "usage: python -m shared.admin grant|revoke EMAIL"
 # updated_at is left alone: the role is not an edit of the user's profile.
 SET_OPERATOR = Query(
     update(User)
-    .where(User.email == bindparam("email"), User.deleted_at.is_(None))
-    .values(operator=bindparam("flag"), updated_at=User.updated_at)
+    # b_ names: SQLAlchemy reserves a column's own name in an UPDATE's binds.
+    .where(User.email == bindparam("b_email"), User.deleted_at.is_(None))
+    .values(operator=bindparam("b_flag"), updated_at=User.updated_at)
 )
 
 FIND_LIVE = Query(select(User.id).where(User.email == bindparam("email"), User.deleted_at.is_(None)))
@@ -33,7 +34,7 @@ async def set_operator(settings: Settings, email: str, operator: bool) -> bool:
     db = Database(settings)
     try:
         await db.connect()
-        outcome = await db.execute(SET_OPERATOR, email=email.strip().lower(), flag=1 if operator else 0)
+        outcome = await db.execute(SET_OPERATOR, b_email=email.strip().lower(), b_flag=1 if operator else 0)
         if outcome.rowcount:
             return True
         # MySQL counts changed rows only: granting to an operator changes nothing, yet is no error.

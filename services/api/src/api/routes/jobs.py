@@ -205,7 +205,7 @@ class JobController(Controller):
         offset: Offset = 0,
         status: Annotated[StatusFilter | None, Parameter(description="only jobs in this state")] = None,
         kind: Annotated[KindFilter | None, Parameter(description="only jobs of this kind")] = None,
-        everyone: Annotated[bool, Parameter(query="all", description="every user's jobs (operators only)")] = False,
+        everyone: Annotated[bool, QueryParameter(name="all", description="every user's jobs (operators only)")] = False,
     ) -> Page[JobOut]:
         """Your jobs (an operator's ``all=true``: everyone's), newest first."""
         if everyone and not await state.live_users.is_operator(state.db, request.user):
