@@ -21,6 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
+from api.console import console_router, template_config
 from api.errors import exception_handlers
 from api.openapi import StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExportController,
             JobController,
             QueueController,
+            console_router,
             login,
             healthz,
             readyz,
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
+        template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
         plugins=[StrictStructSchemaPlugin()],
