@@ -59,7 +59,7 @@ class User(TimestampMixin, Base):
     # 1 while the row is live, NULL once soft-deleted: the unique index below then allows
     # one live user per email and any number of deleted ones (MySQL has no partial index).
     # 1 for an operator (sees and steers every user's jobs); set only by ``python -m shared.admin``.
-    operator: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    operator: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     is_live: Mapped[int | None] = mapped_column(
         SmallInteger, Computed("CASE WHEN deleted_at IS NULL THEN 1 END", persisted=False)
     )

@@ -32,7 +32,7 @@
   }
 
   function percent(done, total) {
-    if (!total) return done > 0 ? 0 : 0;
+    if (!total) return 0;
     return Math.max(0, Math.min(100, Math.round((100 * done) / total)));
   }
 
