@@ -254,3 +254,25 @@ async def test_the_page_cannot_be_framed_and_holds_no_secret(page: Page, stack: 
     html = await response.text()
     assert settings.jwt_secret not in html and "Bearer ey" not in html
     assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []  # every script is a file of this origin
+
+
+async def test_filters_by_status_and_kind_and_pages_of_twenty(page: Page, stack: Stack, factory: Factory) -> None:
+    user = await factory.user()
+    queued = [await factory.job(user, "queued") for _ in range(21)]
+    failed = await factory.job(user, "failed")
+    await sign_in(page, stack, user)
+    await expect(page.locator("#page-info")).to_have_text("Page 1 of 2 (22 jobs)")
+    await expect(page.locator("#job-rows tr")).to_have_count(20)
+    await page.get_by_role("button", name="Next page").click()
+    await expect(page.locator("#page-info")).to_have_text("Page 2 of 2 (22 jobs)")
+    await expect(page.locator("#job-rows tr")).to_have_count(2)
+    await expect(row(page, queued[0].id)).to_be_visible()  # the oldest is last
+
+    await page.get_by_label("Status", exact=True).select_option("failed")
+    await expect(page.locator("#page-info")).to_have_text("Page 1 of 1 (1 jobs)")
+    await expect(row(page, failed.id)).to_be_visible()
+    await page.get_by_label("Kind", exact=True).select_option("export")
+    await expect(page.locator("#page-info")).to_have_text("Page 1 of 1 (0 jobs)")
+    await page.get_by_label("Kind", exact=True).select_option("compute_blog_stats")
+    await page.get_by_label("Status", exact=True).select_option("queued")
+    await expect(page.locator("#page-info")).to_have_text("Page 1 of 2 (21 jobs)")
