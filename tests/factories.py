@@ -15,7 +15,7 @@ import jwt
 
 from api.auth import issue_token
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, encode_json, new_job_id
+from shared.jobs import JobKind, encode_json, new_job_id
 from shared.models import Blog, Book, Job, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
@@ -99,7 +99,7 @@ class Factory:
         finished = status in ("succeeded", "failed", "cancelled")
         values: dict[str, Any] = {
             "id": new_job_id(),
-            "kind": COMPUTE_BLOG_STATS,
+            "kind": JobKind.COMPUTE_BLOG_STATS.value,
             "params": encode_json({"blog_id": 1}),
             "status": status,
             "attempts": 0 if status in ("queued", "cancelled") else 1,

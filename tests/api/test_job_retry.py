@@ -9,7 +9,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind
 from shared.settings import Settings
 from tests.api.expect import error, ok
 from tests.factories import Factory
@@ -25,7 +26,7 @@ async def test_a_failed_job_is_retried_as_a_new_job_that_names_it(client: Client
     retry = ok(response, 202, "success retrying job")
     assert response.headers["location"] == f"/jobs/{retry['id']}"
     assert retry["id"] != failed.id and retry["retry_of"] == failed.id
-    assert (retry["status"], retry["attempts"], retry["kind"]) == ("queued", 0, COMPUTE_BLOG_STATS)
+    assert (retry["status"], retry["attempts"], retry["kind"]) == ("queued", 0, JobKind.COMPUTE_BLOG_STATS)
     assert retry["params"] == {"blog_id": 1}
     earlier = ok(await client.get(f"/jobs/{failed.id}", headers=user.auth), 200, "success getting job")
     assert (earlier["status"], earlier["attempts"], earlier["error"]) == ("failed", 5, "ValueError: no such blog")
@@ -86,7 +87,7 @@ async def test_retry_runs_a_failed_job_again_on_a_real_worker(
     user = await factory.user()
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:  # parameters no handler accepts: fails at once, not retried
-        job = await queue.request(tx, COMPUTE_BLOG_STATS, {"blog": 7}, requested_by=user.id)
+        job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog": 7}, requested_by=user.id)
     queue.dispatch(job)
 
     async def in_status(job_id: str, status: str) -> dict[str, object] | None:

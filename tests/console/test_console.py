@@ -16,7 +16,8 @@ import anyio
 from playwright.async_api import Locator, Page, expect
 
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, encode_json, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind, encode_json
 from shared.models import Job
 from shared.settings import Settings
 from tests.console.conftest import Stack, screenshot_dir
@@ -71,7 +72,7 @@ async def failing_job(db: Database, settings: Settings, user: AUser, params: dic
     """A job the real worker fails at once: parameters its handler does not take."""
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:
-        job = await queue.request(tx, COMPUTE_BLOG_STATS, params, requested_by=user.id)
+        job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, params, requested_by=user.id)
     await queue.send([(job.id, job.kind)])
     await queue.drain()
     await queue.redis.aclose()

@@ -9,31 +9,42 @@ not exist, so ids cannot be probed. Operators also list every user's jobs
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, QueryParameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_403_FORBIDDEN, HTTP_409_CONFLICT
-from msgspec import Struct
-from sqlalchemy import bindparam, func, select, true
+from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_409_CONFLICT
+from sqlalchemy import BindParameter, and_, bindparam, func, or_, select, true
 
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
-from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset
-from api.schemas import Envelope, ErrorBody, Page, PageMeta, utc
+from api.routes.common import (
+    AUTH,
+    BAD_ID,
+    BAD_QUERY,
+    JOB_COLUMNS,
+    MINE,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Cursor,
+    JobId,
+    Limit,
+    Offset,
+    accepted,
+    encode_cursor,
+    get_visible_job,
+    job_out,
+    paging,
+    parse_job_id,
+)
+from api.schemas import Envelope, ErrorBody, JobOut, Page, PageMeta
 from api.state import AppState, AuthedRequest
 from shared.db import Query
-from shared.jobs import KINDS, JobStatus, NewJob, RetryRefused, decode_json
+from shared.jobs import JobKind, JobStatus, RetryRefused
 from shared.models import Job
-
-StatusFilter = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-KindFilter = Literal["compute_blog_stats", "welcome_email", "import_books", "export", "cleanup"]
-assert set(KindFilter.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
 NOT_CANCELLABLE = {409: ResponseSpec(data_container=ErrorBody, description="the job has already finished")}
 NOT_RETRYABLE = {
@@ -42,153 +53,39 @@ NOT_RETRYABLE = {
     )
 }
 OPERATORS_ONLY = {403: ResponseSpec(data_container=ErrorBody, description="all=true is for operators")}
-# Parsed by parse_job_id (a malformed one is a 400); the document says what a valid one is.
-JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
 
-class JobOut(Struct):
-    id: str
-    kind: str
-    status: str
-    params: dict[str, Any]
-    attempts: int
-    progress_done: int
-    progress_total: int | None
-    result: Any
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    retry_of: str | None  # the job this one runs again (POST /jobs/{id}/retry)
+@lru_cache(maxsize=32)
+def list_query(everyone: bool, by_status: bool, by_kind: bool, keyset: bool) -> Query:
+    """A page of jobs and their total in one statement, newest first, by offset or after a
+    cursor's ``(created_at, id)``.
 
-
-_COLUMNS = (
-    Job.id,
-    Job.kind,
-    Job.status,
-    Job.params,
-    Job.attempts,
-    Job.progress_done,
-    Job.progress_total,
-    Job.result,
-    Job.error,
-    Job.created_at,
-    Job.started_at,
-    Job.finished_at,
-    Job.retry_of,
-)
-_MINE = Job.requested_by == bindparam("user_id")
-
-GET_JOB = Query(select(*_COLUMNS).where(Job.id == bindparam("job_id"), _MINE))
-GET_ANY_JOB = Query(select(*_COLUMNS).where(Job.id == bindparam("job_id")))
-
-
-def _maybe(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
-
-
-def job_out(row: Sequence[Any]) -> JobOut:
-    return JobOut(
-        row[0],
-        row[1],
-        row[2],
-        decode_json(row[3]),
-        row[4],
-        row[5],
-        row[6],
-        decode_json(row[7]),
-        row[8],
-        utc(row[9]),
-        _maybe(row[10]),
-        _maybe(row[11]),
-        row[12],
-    )
-
-
-def new_job_out(job: NewJob) -> JobOut:
-    return JobOut(
-        job.id,
-        job.kind,
-        JobStatus.QUEUED.value,
-        job.params,
-        0,
-        0,
-        None,
-        None,
-        None,
-        utc(job.created_at),
-        None,
-        None,
-        job.retry_of,
-    )
-
-
-def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
-    """The answer of every endpoint that starts work: 202, the job, and where to follow it."""
-    return Response(
-        Envelope(message, new_job_out(job)), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/jobs/{job.id}"}
-    )
-
-
-def parse_job_id(raw: str) -> str:
-    """A job id is a UUID in its canonical form; anything else cannot name a job."""
-    try:
-        return str(uuid.UUID(raw)) if len(raw) == 36 else _invalid()
-    except ValueError:
-        return _invalid()
-
-
-def _invalid() -> str:
-    raise ApiError(400, "provided id was invalid")
-
-
-async def get_own_job(state: AppState, job_id: str, user_id: int) -> JobOut:
-    """The requester's job, or 404 (also for another user's job)."""
-    row = await state.db.fetch_one(GET_JOB, job_id=parse_job_id(job_id), user_id=user_id)
-    if row is None:
-        raise not_found()
-    return job_out(row)
-
-
-async def get_visible_job(state: AppState, job_id: str, user_id: int) -> JobOut:
-    """The job if ``user_id`` asked for it or is an operator, else 404."""
-    if await state.live_users.is_operator(state.db, user_id):
-        row = await state.db.fetch_one(GET_ANY_JOB, job_id=parse_job_id(job_id))
-        if row is None:
-            raise not_found()
-        return job_out(row)
-    return await get_own_job(state, job_id, user_id)
-
-
-@lru_cache(maxsize=16)
-def list_query(everyone: bool, by_status: bool, by_kind: bool) -> Query:
-    """A page of jobs and their total in one statement, newest first.
-
-    ``SELECT total.n, page.* FROM (count) total LEFT JOIN (page) ON true``: the console
+    ``SELECT page.*, total.n FROM (count) total LEFT JOIN (page) ON true``: the console
     polls this every two seconds per open page, so one round trip, both halves read
     from an index (``ix_jobs_requester`` for one user; ``ix_jobs_created`` and
     ``ix_jobs_status_dispatched`` for an operator's every-user list), and the total
     still arrives for a page past the end.
     """
-    conditions = [] if everyone else [_MINE]
+    conditions = [] if everyone else [MINE]
     if by_status:
         conditions.append(Job.status == bindparam("status"))
     if by_kind:
         conditions.append(Job.kind == bindparam("kind"))
     total = select(func.count().label("n")).select_from(Job).where(*conditions).subquery("total")
-    rows = (
-        select(*_COLUMNS)
-        .where(*conditions)
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-        .subquery("page")
-    )
+    rows = select(*JOB_COLUMNS).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
+    if keyset:
+        after_at: BindParameter[datetime] = bindparam("after_at")
+        rows = rows.where(
+            or_(Job.created_at < after_at, and_(Job.created_at == after_at, Job.id < bindparam("after_id")))
+        )
+    else:
+        rows = rows.offset(bindparam("offset"))
+    page = rows.limit(bindparam("limit")).subquery("page")
     return Query(
-        select(*rows.c, total.c.n)
+        select(*page.c, total.c.n)
         .select_from(total)
-        .outerjoin(rows, true())
-        .order_by(rows.c.created_at.desc(), rows.c.id.desc())
+        .outerjoin(page, true())
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
     )
 
 
@@ -203,21 +100,25 @@ class JobController(Controller):
         state: AppState,
         limit: Limit = 20,
         offset: Offset = 0,
-        status: Annotated[StatusFilter | None, Parameter(description="only jobs in this state")] = None,
-        kind: Annotated[KindFilter | None, Parameter(description="only jobs of this kind")] = None,
+        cursor: Cursor = None,
+        status: Annotated[JobStatus | None, Parameter(description="only jobs in this state")] = None,
+        kind: Annotated[JobKind | None, Parameter(description="only jobs of this kind")] = None,
         everyone: Annotated[bool, QueryParameter(name="all", description="every user's jobs (operators only)")] = False,
     ) -> Page[JobOut]:
         """Your jobs (an operator's ``all=true``: everyone's), newest first."""
         if everyone and not await state.live_users.is_operator(state.db, request.user):
             raise ApiError(HTTP_403_FORBIDDEN, "only operators may list every user's jobs")
-        query = list_query(everyone, status is not None, kind is not None)
-        filters = {k: v for k, v in (("status", status), ("kind", kind)) if v is not None}
+        after = paging(offset, cursor, datetime, str)
+        query = list_query(everyone, status is not None, kind is not None, after is not None)
+        filters: dict[str, Any] = {k: v.value for k, v in (("status", status), ("kind", kind)) if v is not None}
+        position = {"offset": offset} if after is None else {"after_at": after[0], "after_id": after[1]}
         owner = {} if everyone else {"user_id": request.user}
-        rows = await state.db.fetch_all(query, limit=limit, offset=offset, **owner, **filters)
+        rows = await state.db.fetch_all(query, limit=limit + 1, **position, **owner, **filters)
         total = rows[0][-1] if rows else 0
-        return Page(
-            "success getting jobs", [job_out(r) for r in rows if r[0] is not None], PageMeta(total, limit, offset)
-        )
+        listed = [r for r in rows if r[0] is not None]
+        shown = listed[:limit]
+        next_cursor = encode_cursor(shown[-1][9], shown[-1][0]) if len(listed) > limit else None
+        return Page("success getting jobs", [job_out(r) for r in shown], PageMeta(total, limit, offset, next_cursor))
 
     @get("/{job_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:

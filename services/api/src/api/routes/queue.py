@@ -15,7 +15,7 @@ from msgspec import Struct
 
 from api.auth import SECURITY
 from api.errors import ApiError
-from api.routes._common import AUTH, UNAVAILABLE, _error
+from api.routes.common import AUTH, UNAVAILABLE, _error
 from api.schemas import Envelope, utc
 from api.state import AppState, AuthedRequest
 
