@@ -68,7 +68,7 @@ async def add(
 async def test_an_empty_queue(isolated: tuple[Database, Redis, Settings]) -> None:
     db, redis, settings = isolated
     health = await read_health(db, redis, settings)
-    assert health.by_status == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
+    assert health.by_status == {"queued": 0, "running": 0, "failed": 0, "cancelled": 0}
     assert (health.oldest_queued_seconds, health.workers_alive, health.undispatched) == (None, 0, 0)
     assert health.finished_per_minute == [0] * MINUTES
 
@@ -87,7 +87,8 @@ async def test_counts_ages_workers_outbox_and_throughput(isolated: tuple[Databas
     await redis.set(f"{settings.redis_namespace}:queue", b"not a worker")
 
     health = await read_health(db, redis, settings)
-    assert health.by_status == {"queued": 2, "running": 1, "succeeded": 4, "failed": 1, "cancelled": 0}
+    # succeeded is not counted from the rows (most of the table); the chart shows the rate
+    assert health.by_status == {"queued": 2, "running": 1, "failed": 1, "cancelled": 0}
     assert health.oldest_queued_seconds is not None and 7 * 60 <= health.oldest_queued_seconds < 8 * 60
     assert (health.workers_alive, health.undispatched) == (2, 1)
     assert health.finished_per_minute[-1] == 3

@@ -1,7 +1,7 @@
 """users.operator and jobs.retry_of: the operator role, and retries that keep history.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02
 
 ``users.operator`` (0 or 1) is set only by ``python -m shared.admin``. A retry is a new
@@ -19,7 +19,7 @@ from alembic import op
 from shared.models import JobId
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
