@@ -11,6 +11,7 @@ from api.auth import LiveUsers
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
+from shared.queue_health import HealthCache
 from shared.settings import Settings
 
 
@@ -22,6 +23,7 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    health: HealthCache
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.
