@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve worker migrate test lint fmt
+.PHONY: help install run serve worker migrate revision test test-fast coverage lint fmt
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,13 +25,26 @@ worker: ## the worker alone
 migrate: ## upgrade the database (DATABASE_URL, DB_*, or the embedded SQLite) to head; adopts the original's schema
 	$(RUN) python -m shared.migrate
 
+revision: install ## draft a migration from the models: make revision m="what it does" [id=0011]
+	$(RUN) python scripts/revision.py "$(m)" $(if $(id),--id $(id))
+
 test: install ## the whole suite (TEST_DATABASE_URL / TEST_REDIS_URL: real servers; else embedded)
 	$(RUN) pytest
 
-lint: install ## ruff and mypy
+test-fast: install ## the tests that start no process of their own (about a minute)
+	$(RUN) pytest -m "not process" -q
+
+coverage: install ## the whole suite under coverage.py, its processes included; line coverage of shared, api, worker
+	rm -f .coverage .coverage.*
+	$(RUN) coverage run -m pytest -q
+	$(RUN) coverage combine -q
+	$(RUN) coverage report
+
+lint: install ## ruff, mypy, and actionlint on .github/workflows
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) actionlint
 
 fmt: ## format and auto-fix
 	$(RUN) ruff format .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -80,6 +81,7 @@ async def test_retry_ids_are_checked_and_others_jobs_are_not_found(client: Clien
     error(await client.post(f"/jobs/{unknown}/retry", headers=owner.auth), 404, "record not found")
 
 
+@pytest.mark.process
 async def test_retry_runs_a_failed_job_again_on_a_real_worker(
     client: Client, factory: Factory, db: Database, settings: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:

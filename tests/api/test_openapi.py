@@ -9,7 +9,7 @@ import pytest
 from tests.api.expect import Client
 
 BEARER = [{"BearerToken": []}]
-# (path, method): the 4xx answers the contract gives that operation.
+# (path, method): the 4xx answers the contract (docs/api.md) gives that operation.
 PROTECTED = {
     ("/users", "get"): {"401"},
     ("/users/{user_id}", "get"): {"400", "401", "404"},

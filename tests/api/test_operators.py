@@ -101,6 +101,7 @@ def admin(env: dict[str, str], *args: str) -> int:
     return done.returncode
 
 
+@pytest.mark.process
 async def test_the_role_changes_only_by_command(
     factory: Factory, settings: Settings, worker_env: dict[str, str]
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from playwright.async_api import Locator, Page, expect
 
 from shared.db import Database
@@ -22,6 +23,8 @@ from shared.models import Job
 from shared.settings import Settings
 from tests.console.conftest import Stack, screenshot_dir
 from tests.factories import AUser, Factory
+
+pytestmark = pytest.mark.process
 
 SLOW = 120_000  # ms: a deadline for a hung test (a loaded machine imports 20,000 rows slowly), not a speed claim
 HOSTILE_ERROR_KEY = "<img src=x onerror=alert(1)>"
