@@ -61,6 +61,12 @@ class Settings(BaseSettings):
 
     port: int = 8000
     log_level: str = "INFO"
+    # HTTP limits of `python -m api` (api.protocol, docs/security.md): a request head
+    # larger than this is a 431, read no further; a head must arrive within the head
+    # timeout and a body must not stall longer than the idle timeout (408 otherwise).
+    http_max_head_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024)
+    http_head_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # Background jobs (README "Jobs" explains each choice).
     job_max_tries: int = Field(default=5, ge=1)  # attempts before a job ends `failed` with its last error

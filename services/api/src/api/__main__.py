@@ -1,5 +1,7 @@
 """``python -m api``: serve the API with uvicorn (uvloop, httptools), as in production.
 
+The HTTP protocol is uvicorn's httptools one with the limits of :mod:`api.protocol`.
+
 ``PORT`` sets the port (8000), ``WEB_CONCURRENCY`` the number of worker processes (1).
 
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
@@ -15,6 +17,7 @@ from types import FrameType
 
 import uvicorn
 
+from api.protocol import BoundedHttpToolsProtocol
 from shared.settings import get_settings
 
 
@@ -33,7 +36,7 @@ def main() -> None:
         port=settings.port,
         workers=int(os.environ.get("WEB_CONCURRENCY", "1")),
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools with head size and time limits
         access_log=False,
         server_header=False,
         log_level=settings.log_level.lower(),
