@@ -16,13 +16,13 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
+from api.docs_ui import SwaggerUIPlugin
 from api.errors import exception_handlers
-from api.openapi import StrictStructSchemaPlugin
+from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
@@ -109,13 +109,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=JSONRequest,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), JSONBodyResponsesPlugin()],
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
             description="Users, books and blogs with JWT login; a rebuild of a Go course service.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=[SwaggerUIPlugin()],
             components=Components(
                 security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

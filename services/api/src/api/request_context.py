@@ -13,6 +13,9 @@ context-variable set and one list built per response.
   in the response.
 * ``X-Content-Type-Options: nosniff``: browsers must not guess a type other than the
   JSON the API declares.
+* ``Content-Security-Policy``: nothing from anywhere but this origin, no inline script
+  or style, no framing. A JSON answer needs none of it; the one HTML page, the docs UI
+  (:mod:`api.docs_ui`), needs exactly its own scripts, styles and the document.
 
 There is no ``Server`` header to remove: Litestar sends none and ``python -m api`` turns
 uvicorn's off.
@@ -31,7 +34,14 @@ from shared.logging import request_id_var
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _REQUEST_ID: Final = REQUEST_ID_HEADER.encode()
-_SECURITY_HEADERS: Final = ((b"x-content-type-options", b"nosniff"),)
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS: Final = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+)
 
 # What a client may choose as its own request id: short, printable, no spaces or quotes,
 # so it goes into a log line or a header unescaped. Anything else gets a fresh id.
