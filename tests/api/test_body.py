@@ -113,7 +113,9 @@ async def test_a_json_body_without_a_json_media_type_is_415_and_writes_nothing(
     assert await total(client, path, user.auth) == before
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"])
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"]
+)
 async def test_any_json_media_type_is_read(client: Client, factory: Factory, content_type: str) -> None:
     user = await factory.user()
     raw = json.dumps(book_body()).encode()

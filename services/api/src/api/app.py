@@ -23,6 +23,7 @@ from api.body import JSONRequest
 from api.docs_ui import SwaggerUIPlugin
 from api.errors import exception_handlers
 from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
+from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.quotas = Quotas(redis, settings)
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s

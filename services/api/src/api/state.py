@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 
 from api.auth import LiveUsers
+from api.quotas import Quotas
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.jobs import JobQueue
@@ -22,6 +23,7 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    quotas: Quotas
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.

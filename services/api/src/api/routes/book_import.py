@@ -25,6 +25,7 @@ from litestar.status_codes import (
 
 from api.auth import SECURITY
 from api.errors import ApiError
+from api.quotas import QUOTA_EXCEEDED
 from api.routes._common import AUTH, UNAVAILABLE
 from api.routes.jobs import JobOut, accepted
 from api.schemas import Envelope, ErrorBody
@@ -36,6 +37,7 @@ _ERRORS = {
     400: ResponseSpec(data_container=ErrorBody, description="the upload is empty"),
     413: ResponseSpec(data_container=ErrorBody, description="more bytes or rows than the import takes"),
     415: ResponseSpec(data_container=ErrorBody, description="not text/csv or application/x-ndjson"),
+    429: QUOTA_EXCEEDED,
 }
 
 
@@ -50,12 +52,12 @@ class UploadOperation(Operation):
         self.request_body = RequestBody(content=dict.fromkeys(FORMATS, text), required=True)
 
 
-async def _receive(request: AuthedRequest, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
+async def _receive(request: AuthedRequest, state: AppState, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
     """Stream the body to ``target``; 413 (and no file) past either limit."""
     size = lines = 0
     try:
         async with await anyio.open_file(target, "wb") as out:
-            async for chunk in request.stream():
+            async for chunk in state.quotas.metered(request.user, request.stream()):
                 size += len(chunk)
                 lines += chunk.count(b"\n")
                 if size > max_bytes:
@@ -90,6 +92,7 @@ class BookImportController(Controller):
             raise ApiError(
                 HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send text/csv or application/x-ndjson, not {media_type!r}"
             )
+        await state.quotas.admit_upload(state.db, request.user)
         settings = state.settings
         job_id = new_job_id()
         name = f"{job_id}.{fmt}"
@@ -97,10 +100,11 @@ class BookImportController(Controller):
         await directory.mkdir(parents=True, exist_ok=True)
         part, upload = directory / f".{name}.part", directory / name
         header = 1 if fmt == "csv" else 0
-        await _receive(request, part, settings.import_max_bytes, settings.import_max_rows + header)
+        await _receive(request, state, part, settings.import_max_bytes, settings.import_max_rows + header)
         await part.rename(upload)
         try:
             async with state.db.transaction() as tx:
+                await state.quotas.hold(tx, request.user, IMPORT_BOOKS)
                 job = await state.jobs.request(
                     tx, IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
                 )
