@@ -17,7 +17,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.quotas import seconds_to_midnight
+from api.quotas import Quotas, seconds_to_midnight
+from shared.db import Database
+from shared.embedded import free_port
+from shared.jobs import redis_client
 from shared.settings import Settings
 from tests.api.expect import error
 from tests.factories import AUser, Factory
@@ -165,3 +168,27 @@ async def test_a_succeeded_export_is_reused_within_the_window_only(
 
         later = await no_reuse.post("/exports", json={"resource": "books"}, headers=user.auth)
         assert later.status_code == 202 and later.json()["data"]["id"] != job_id
+
+
+async def test_without_redis_the_upload_quota_fails_open(
+    settings: Settings, db: Database, factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Uploads go on, uncounted and with a warning, as login throttling does without Redis."""
+    user = await factory.user()
+    down = settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "quota_upload_bytes_per_day": 1}
+    )
+    redis = redis_client(down)
+    quotas = Quotas(redis, down)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * MiB
+
+    try:
+        await quotas.admit_upload(db, user.id)
+        passed = [chunk async for chunk in quotas.metered(user.id, chunks())]
+    finally:
+        await redis.aclose()
+    assert sum(map(len, passed)) == 3 * MiB
+    assert "upload quota unavailable, not counting" in caplog.text
