@@ -20,7 +20,7 @@ from api.app import create_app
 from api.quotas import Quotas, seconds_to_midnight
 from shared.db import Database
 from shared.embedded import free_port
-from shared.jobs import redis_client
+from shared.job_queue import redis_client
 from shared.settings import Settings
 from tests.api.expect import error
 from tests.factories import AUser, Factory

@@ -38,7 +38,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from api.errors import ApiError
 from api.schemas import ErrorBody
 from shared.db import Database, Query, Runner
-from shared.jobs import ACTIVE, EXPORT, IMPORT_BOOKS, JobStatus, encode_json
+from shared.jobs import ACTIVE, JobKind, JobStatus, encode_json
 from shared.models import Job, User, utcnow
 from shared.settings import Settings
 
@@ -62,7 +62,7 @@ SAME_EXPORT = Query(
     select(Job.id)
     .where(
         _MINE,
-        Job.kind == EXPORT,
+        Job.kind == JobKind.EXPORT.value,
         Job.params == bindparam("params"),
         or_(_ACTIVE, and_(Job.status == JobStatus.SUCCEEDED.value, Job.finished_at >= bindparam("since"))),
     )
@@ -83,7 +83,10 @@ class Quotas:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
         self._prefix = f"{settings.redis_namespace}:upload-bytes"
-        self._limits = {IMPORT_BOOKS: settings.quota_active_imports, EXPORT: settings.quota_active_exports}
+        self._limits = {
+            JobKind.IMPORT_BOOKS: settings.quota_active_imports,
+            JobKind.EXPORT: settings.quota_active_exports,
+        }
         self._bytes_per_day = settings.quota_upload_bytes_per_day
         self._reuse_seconds = settings.export_reuse_seconds
         self._lock = LOCK_USER_SQLITE if settings.database_is_embedded else LOCK_USER
@@ -96,18 +99,18 @@ class Quotas:
         else:
             await tx.execute(self._lock, user_id=user_id)
 
-    async def _active(self, runner: Runner | Database, user_id: int, kind: str) -> None:
-        row = await runner.fetch_one(COUNT_ACTIVE, user_id=user_id, kind=kind)
+    async def _active(self, runner: Runner | Database, user_id: int, kind: JobKind) -> None:
+        row = await runner.fetch_one(COUNT_ACTIVE, user_id=user_id, kind=kind.value)
         limit = self._limits[kind]
         if row is not None and row[0] >= limit:
-            what = "imports" if kind == IMPORT_BOOKS else "exports"
+            what = "imports" if kind == JobKind.IMPORT_BOOKS else "exports"
             raise ApiError(
                 HTTP_429_TOO_MANY_REQUESTS,
                 f"you have {limit} {what} queued or running; wait for one to finish",
                 headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
             )
 
-    async def hold(self, tx: Runner, user_id: int, kind: str) -> None:
+    async def hold(self, tx: Runner, user_id: int, kind: JobKind) -> None:
         """In the transaction that writes a ``kind`` job: 429 if the user has as many active already.
 
         Locks the user's row until the commit, so that the user's requests are counted in turn.
@@ -126,7 +129,7 @@ class Quotas:
         row = await tx.fetch_one(SAME_EXPORT, user_id=user_id, params=encode_json(params), since=since)
         if row is not None:
             return str(row[0])
-        await self._active(tx, user_id, EXPORT)
+        await self._active(tx, user_id, JobKind.EXPORT)
         return None
 
     # -- uploads ---------------------------------------------------------------------
@@ -143,7 +146,7 @@ class Quotas:
 
     async def admit_upload(self, db: Database, user_id: int) -> None:
         """Before an import's upload is read: 429 if the user may start no import now."""
-        await self._active(db, user_id, IMPORT_BOOKS)
+        await self._active(db, user_id, JobKind.IMPORT_BOOKS)
         now = datetime.now(UTC)
         try:
             used = await self._redis.get(self._key(user_id, now))

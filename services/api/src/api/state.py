@@ -11,7 +11,7 @@ from api.auth import LiveUsers
 from api.quotas import Quotas
 from api.throttle import LoginThrottle
 from shared.db import Database
-from shared.jobs import JobQueue
+from shared.job_queue import JobQueue
 from shared.settings import Settings
 
 

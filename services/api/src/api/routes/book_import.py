@@ -26,11 +26,10 @@ from litestar.status_codes import (
 from api.auth import SECURITY
 from api.errors import ApiError
 from api.quotas import QUOTA_EXCEEDED
-from api.routes._common import AUTH, UNAVAILABLE
-from api.routes.jobs import JobOut, accepted
-from api.schemas import Envelope, ErrorBody
+from api.routes.common import AUTH, UNAVAILABLE, accepted
+from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
-from shared.jobs import IMPORT_BOOKS, new_job_id
+from shared.jobs import JobKind, new_job_id
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 _ERRORS = {
@@ -104,9 +103,9 @@ class BookImportController(Controller):
         await part.rename(upload)
         try:
             async with state.db.transaction() as tx:
-                await state.quotas.hold(tx, request.user, IMPORT_BOOKS)
+                await state.quotas.hold(tx, request.user, JobKind.IMPORT_BOOKS)
                 job = await state.jobs.request(
-                    tx, IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
+                    tx, JobKind.IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
                 )
         except BaseException:
             await upload.unlink(missing_ok=True)

@@ -9,8 +9,8 @@ from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import not_found, parse_id
-from api.routes._common import (
+from api.errors import not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
@@ -22,6 +22,7 @@ from api.routes._common import (
     PathId,
     Statements,
     page,
+    parse_id,
     update_by_id,
     updated_values,
 )

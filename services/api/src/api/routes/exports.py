@@ -21,11 +21,10 @@ from msgspec import Struct
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
 from api.quotas import QUOTA_EXCEEDED
-from api.routes._common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE
-from api.routes.jobs import JobId, JobOut, accepted, get_own_job
-from api.schemas import Envelope, ErrorBody
+from api.routes.common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE, JobId, accepted, get_own_job
+from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
-from shared.jobs import EXPORT, JobStatus
+from shared.jobs import JobKind, JobStatus
 
 
 class ExportRequest(Struct, forbid_unknown_fields=True):
@@ -55,7 +54,7 @@ class ExportController(Controller):
         async with state.db.transaction() as tx:
             same = await state.quotas.same_export(tx, request.user, params)
             if same is None:
-                job = await state.jobs.request(tx, EXPORT, params, requested_by=request.user)
+                job = await state.jobs.request(tx, JobKind.EXPORT, params, requested_by=request.user)
         if same is not None:  # answered with the export already made or under way
             found = await get_own_job(state, same, request.user)
             return Response(
@@ -75,7 +74,7 @@ class ExportController(Controller):
     async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> File:
         """The export's CSV file, once its job has succeeded."""
         job = await get_own_job(state, job_id, request.user)
-        if job.kind != EXPORT:
+        if job.kind != JobKind.EXPORT:
             raise not_found()
         if job.status != JobStatus.SUCCEEDED:
             raise ApiError(HTTP_409_CONFLICT, f"the export is {job.status}, not ready to download")

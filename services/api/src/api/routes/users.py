@@ -10,8 +10,8 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found, parse_id
-from api.routes._common import (
+from api.errors import ApiError, forbidden, not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
@@ -25,13 +25,14 @@ from api.routes._common import (
     PathId,
     Statements,
     page,
+    parse_id,
     update_by_id,
     updated_values,
 )
 from api.schemas import Envelope, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import DuplicateKey
-from shared.jobs import WELCOME_EMAIL
+from shared.db_errors import DuplicateKey
+from shared.jobs import JobKind
 from shared.models import User, utcnow
 from shared.passwords import hash_password_async
 
@@ -68,7 +69,7 @@ class UserController(Controller):
             async with state.db.transaction() as tx:  # the welcome email's job commits with the user
                 outcome = await tx.execute(USERS.insert, name=data.name, email=email, password=password, now=now)
                 job = await state.jobs.request(
-                    tx, WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
+                    tx, JobKind.WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
                 )
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 
+from litestar import Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Parameter, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST
 from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
-from api.schemas import ErrorBody, Page, PageMeta
+from api.errors import INVALID_ID, ApiError, not_found
+from api.schemas import Envelope, ErrorBody, JobOut, Page, PageMeta, utc
+from api.state import AppState
 from shared.db import Query
-from shared.models import MAX_ID, Blog, Book, RowCount, User, utcnow
+from shared.jobs import JobKind, JobStatus, NewJob, decode_json
+from shared.models import MAX_ID, Blog, Book, Job, RowCount, User, utcnow
 
 Model = type[User] | type[Book] | type[Blog]
 T = TypeVar("T")
@@ -34,6 +41,31 @@ PathId = Annotated[
         schema_extra={"type": OpenAPIType.INTEGER, "minimum": 1, "maximum": MAX_ID},
     ),
 ]
+
+
+def parse_id(raw: str) -> int:
+    """A path id: ASCII digits only, 1 to 2**63-1; anything else is the original's 400.
+
+    ``isascii`` matters: ``str.isdigit`` also accepts "²" (which ``int`` then refuses) and
+    other scripts' digits (Arabic-Indic, Devanagari...), which no client means as an id.
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 0 < (value := int(raw)) <= MAX_ID:
+        raise ApiError(HTTP_400_BAD_REQUEST, INVALID_ID)
+    return value
+
+
+def parse_job_id(raw: str) -> str:
+    """A job id is a UUID in its canonical form; anything else cannot name a job."""
+    try:
+        if len(raw) == 36:
+            return str(uuid.UUID(raw))
+    except ValueError:
+        pass
+    raise ApiError(HTTP_400_BAD_REQUEST, INVALID_ID)
+
+
+# Parsed by parse_job_id (a malformed one is a 400); the document says what a valid one is.
+JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
 
 def _error(description: str) -> ResponseSpec:
@@ -135,3 +167,61 @@ class Statements:
             insert(model).values({**{f: bindparam(f) for f in insert_fields}, "created_at": now, "updated_at": now})
         )
         self.soft_delete = Query(update(model).where(by_id, live).values(deleted_at=now))
+
+
+# --- jobs: what every route that starts or shows a job answers ---------------------------
+
+JOB_COLUMNS = (
+    Job.id,
+    Job.kind,
+    Job.status,
+    Job.params,
+    Job.attempts,
+    Job.progress_done,
+    Job.progress_total,
+    Job.result,
+    Job.error,
+    Job.created_at,
+    Job.started_at,
+    Job.finished_at,
+)
+MINE = Job.requested_by == bindparam("user_id")
+_GET_JOB = Query(select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"), MINE))
+
+
+def _maybe(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def job_out(row: Sequence[Any]) -> JobOut:
+    """A :data:`JOB_COLUMNS` row as the client sees it."""
+    return JobOut(
+        row[0],
+        JobKind(row[1]),
+        JobStatus(row[2]),
+        decode_json(row[3]),
+        row[4],
+        row[5],
+        row[6],
+        decode_json(row[7]),
+        row[8],
+        utc(row[9]),
+        _maybe(row[10]),
+        _maybe(row[11]),
+    )
+
+
+def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
+    """The answer of every endpoint that starts work: 202, the job, and where to follow it."""
+    out = JobOut(
+        job.id, JobKind(job.kind), JobStatus.QUEUED, job.params, 0, 0, None, None, None, utc(job.created_at), None, None
+    )
+    return Response(Envelope(message, out), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/jobs/{job.id}"})
+
+
+async def get_own_job(state: AppState, job_id: str, user_id: int) -> JobOut:
+    """The requester's job, or 404 (also for another user's job, so ids cannot be probed)."""
+    row = await state.db.fetch_one(_GET_JOB, job_id=parse_job_id(job_id), user_id=user_id)
+    if row is None:
+        raise not_found()
+    return job_out(row)
