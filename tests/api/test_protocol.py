@@ -2,20 +2,27 @@
 
 Raw sockets, because a well-behaved client cannot send a head that never ends or a body
 that stalls. The process runs with half-second time limits, so a test waits for the
-server's timer, never for a sleep of its own.
+server's timer, never for a sleep of its own. The timers' finer rules are then checked
+on the protocol alone, against a clock the test moves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
+from api.protocol import BoundedHttpToolsProtocol
+from shared.settings import Settings
 from tests.servers import ApiProcess, serving
 
 HEAD_LIMIT = 64 * 1024
@@ -163,3 +170,144 @@ def test_a_request_the_parser_refuses_is_a_json_400_with_the_security_headers(se
     assert [a.status for a in answers] == [400]
     assert answers[0].json() == {"message": "the request is not valid HTTP/1.1"}
     assert_like_the_application(answers[0])
+
+
+# -- The timers against a clock the test moves (no server, no waiting) ---------------------
+
+
+class Timer:
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Task:
+    """Stands for the application's task, which these tests never run."""
+
+    def add_done_callback(self, callback: Callable[[Any], None]) -> None:
+        pass
+
+
+class Clock:
+    """The little of an event loop the protocol uses: the time, timers, and tasks (never run)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.timers: list[Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(self.now + delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def create_task(self, coroutine: Coroutine[Any, Any, None], **_: Any) -> Task:
+        coroutine.close()
+        return Task()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on and run every timer that is due by then."""
+        self.now += seconds
+        due = [t for t in self.timers if t.when <= self.now and not t.cancelled]
+        self.timers = [t for t in self.timers if t.when > self.now and not t.cancelled]
+        for timer in due:
+            timer.callback()
+
+
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    """Never runs (the clock's tasks are closed unstarted)."""
+
+
+@pytest.fixture
+def wire(settings: Settings) -> Iterator[tuple[BoundedHttpToolsProtocol, Transport, Clock]]:
+    config = Config(app=_app, lifespan="off", log_level="warning")
+    config.load()
+    clock = Clock()
+    limits = settings.model_copy(update={"http_head_timeout_seconds": 10.0, "http_body_idle_timeout_seconds": 30.0})
+    protocol = BoundedHttpToolsProtocol(config, ServerState(), {}, clock, settings=limits)  # type: ignore[arg-type]
+    transport = Transport()
+    protocol.connection_made(transport)
+    yield protocol, transport, clock
+    protocol.connection_lost(None)
+
+
+POST_HEAD = b"POST /books/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n"
+
+
+def test_time_the_server_holds_a_body_back_does_not_count_against_the_client(
+    wire: tuple[BoundedHttpToolsProtocol, Transport, Clock],
+) -> None:
+    protocol, transport, clock = wire
+    protocol.data_received(POST_HEAD + b"x" * 70_000)  # past uvicorn's buffer: it stops reading
+    assert not transport.reading
+    clock.advance(100)  # the application has not read yet: the client is not stalling
+    assert not transport.closed
+    protocol.flow.resume_reading()  # the application reads; now the client must go on
+    clock.advance(29)
+    assert not transport.closed
+    clock.advance(31)
+    assert transport.closed and transport.written.startswith(b"HTTP/1.1 408 ")
+    assert b'"the request body stalled for 30 s"' in transport.written
+
+
+def test_a_body_that_keeps_coming_is_not_cut_off_however_long_it_takes(
+    wire: tuple[BoundedHttpToolsProtocol, Transport, Clock],
+) -> None:
+    protocol, transport, clock = wire
+    protocol.data_received(POST_HEAD)
+    for _ in range(20):  # 20 x 25 s = 500 s in all, never 30 s without a byte
+        clock.advance(25)
+        protocol.data_received(b"x" * 100)
+    assert not transport.closed
+
+
+def test_the_head_limit_is_for_the_whole_head_not_between_its_bytes(
+    wire: tuple[BoundedHttpToolsProtocol, Transport, Clock],
+) -> None:
+    protocol, transport, clock = wire
+    protocol.data_received(b"GET /healthz HTTP/1.1\r\n")
+    for _ in range(9):
+        clock.advance(1)
+        protocol.data_received(b"X-A: b\r\n")
+    assert not transport.closed
+    clock.advance(1.5)
+    assert transport.closed and transport.written.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_connection_between_requests_is_left_to_the_keep_alive_timer(
+    wire: tuple[BoundedHttpToolsProtocol, Transport, Clock],
+) -> None:
+    protocol, transport, clock = wire
+    protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # a whole request; the answer is the app's
+    clock.advance(3600)
+    assert not transport.closed and transport.written == b""

@@ -44,7 +44,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 log = logging.getLogger("api.protocol")
 
@@ -82,9 +82,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        settings = get_settings()
+        settings = settings or get_settings()
         self.max_head_bytes = settings.http_max_head_bytes
         self.head_timeout = settings.http_head_timeout_seconds
         self.body_idle_timeout = settings.http_body_idle_timeout_seconds
