@@ -37,6 +37,7 @@ def main() -> None:
         workers=int(os.environ.get("WEB_CONCURRENCY", "1")),
         loop="uvloop",
         http=BoundedHttpToolsProtocol,  # httptools with head size and time limits
+        ws="none",  # no WebSocket routes: an Upgrade request stays plain HTTP
         access_log=False,
         server_header=False,
         log_level=settings.log_level.lower(),
