@@ -15,6 +15,7 @@ from api.schemas import FieldError
 INVALID_ID = "provided id was invalid"
 NOT_FOUND = "record not found"
 INVALID_BODY = "request body is invalid"
+INVALID_QUERY = "invalid request parameters"
 
 
 class ApiError(HTTPException):

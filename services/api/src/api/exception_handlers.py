@@ -25,7 +25,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from api.body import body_errors, body_type
-from api.errors import INVALID_BODY, ApiError
+from api.errors import INVALID_BODY, INVALID_QUERY, ApiError
 from api.schemas import ErrorBody, FieldError
 from shared.db_errors import RETRYABLE
 
@@ -52,7 +52,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         if response is not None:
             return response
     errors = [FieldError(str(e.get("key") or e.get("source")), str(e.get("message"))) for e in extra]
-    return _json(HTTP_400_BAD_REQUEST, ErrorBody("invalid request parameters", errors or msgspec.UNSET))
+    return _json(HTTP_400_BAD_REQUEST, ErrorBody(INVALID_QUERY, errors or msgspec.UNSET))
 
 
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

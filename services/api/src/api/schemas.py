@@ -155,10 +155,11 @@ class JobOut(Struct):
     finished_at: datetime | None
 
 
-class PageMeta(Struct):
+class PageMeta(Struct, omit_defaults=True):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None  # absent on the last page, so that one reads as the original's
 
 
 class Envelope(Struct, Generic[T]):

@@ -24,11 +24,12 @@ from api.routes.common import (
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
     parse_id,
     update_by_id,
     updated_values,
@@ -77,9 +78,10 @@ class BlogController(Controller):
     tags = ["blogs"]
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
-    async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
-        rows = await state.db.fetch_all(BLOGS.page, limit=limit, offset=offset)
-        return page("success getting blogs", rows, blog_out, limit, offset)
+    async def list_blogs(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[BlogOut]:
+        return await list_page(state.db, BLOGS, "success getting blogs", blog_out, limit, offset, cursor)
 
     @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:

@@ -17,11 +17,12 @@ from api.routes.common import (
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
     parse_id,
     update_by_id,
     updated_values,
@@ -48,9 +49,10 @@ class BookController(Controller):
     tags = ["books"]
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
-    async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
-        rows = await state.db.fetch_all(BOOKS.page, limit=limit, offset=offset)
-        return page("success getting books", rows, book_out, limit, offset)
+    async def list_books(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[BookOut]:
+        return await list_page(state.db, BOOKS, "success getting books", book_out, limit, offset, cursor)
 
     @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 
+import msgspec
 from litestar import Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
@@ -17,10 +19,10 @@ from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
-from api.errors import INVALID_ID, ApiError, not_found
-from api.schemas import Envelope, ErrorBody, JobOut, Page, PageMeta, utc
+from api.errors import INVALID_ID, INVALID_QUERY, ApiError, not_found
+from api.schemas import Envelope, ErrorBody, FieldError, JobOut, Page, PageMeta, utc
 from api.state import AppState
-from shared.db import Query
+from shared.db import Database, Query
 from shared.jobs import JobKind, JobStatus, NewJob, decode_json
 from shared.models import MAX_ID, Blog, Book, Job, RowCount, User, utcnow
 
@@ -32,6 +34,16 @@ MAX_OFFSET: Final = 1_000_000_000
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size (1-100)")]
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="rows to skip")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        description=(
+            "where the page starts: meta.next_cursor of the previous page, with the same limit "
+            "(not with offset); a page at any depth costs what the first does"
+        ),
+    ),
+]
 # A path id arrives as text so that a malformed one is the original's 400 "provided id was
 # invalid" (api.errors.parse_id), not a routing 404; the document says what a valid one is.
 PathId = Annotated[
@@ -100,7 +112,7 @@ def updated_values(sent: dict[str, object]) -> dict[str, object]:
     return {"new_" + k: v for k, v in {**sent, "updated_at": utcnow()}.items()}
 
 
-def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]]) -> Query:
+def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]], *, keyset: bool = False) -> Query:
     """A page of live rows and their total in one statement, for every list endpoint.
 
     ``SELECT cols, total FROM row_counts LEFT JOIN (page of ids) LEFT JOIN model``:
@@ -110,46 +122,106 @@ def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]]) -> Q
       one statement reads one consistent snapshot;
     * the page is found on the ``(deleted_at, id)`` index alone (a "deferred join"), so
       skipping ``offset`` rows walks index entries, not whole rows; only the rows on the
-      page are read in full;
+      page are read in full. With ``keyset`` the page starts after the id ``after``
+      instead: a seek into that index, whose cost does not grow with the depth;
     * the outer ``LEFT JOIN`` still returns the total, with NULL columns, for a page past
       the end.
     """
-    ids = (
-        select(model.id.label("page_id"))
-        .where(model.deleted_at.is_(None))
-        .order_by(model.id)
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-        .subquery("page")
-    )
+    ids = select(model.id.label("page_id")).where(model.deleted_at.is_(None)).order_by(model.id)
+    ids = ids.where(model.id > bindparam("after")) if keyset else ids.offset(bindparam("offset"))
+    page_ids = ids.limit(bindparam("limit")).subquery("page")
     return Query(
         select(*columns, RowCount.n)
         .select_from(RowCount)
-        .outerjoin(ids, true())
-        .outerjoin(model, model.id == ids.c.page_id)
+        .outerjoin(page_ids, true())
+        .outerjoin(model, model.id == page_ids.c.page_id)
         .where(RowCount.name == model.__tablename__)
-        .order_by(ids.c.page_id)
+        .order_by(page_ids.c.page_id)
     )
 
 
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor for the row whose sort key is ``key``: the next page starts after it."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(key)).rstrip(b"=").decode()
+
+
+def decode_cursor(raw: str, *types: type[Any]) -> tuple[Any, ...]:
+    """The sort key in a cursor this API gave out, or a 400 naming the ``cursor`` parameter."""
+    try:
+        key = msgspec.json.decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), type=tuple[*types])  # type: ignore[valid-type]
+    except (ValueError, msgspec.DecodeError):
+        raise ApiError(
+            HTTP_400_BAD_REQUEST,
+            INVALID_QUERY,
+            [FieldError("cursor", "is not a cursor from meta.next_cursor of this list")],
+        ) from None
+    return tuple(key)
+
+
+def paging(offset: int, cursor: str | None, *types: type[Any]) -> tuple[Any, ...] | None:
+    """The key a cursor page starts after (``None`` for an offset page); one of the two, never both."""
+    if cursor is None:
+        return None
+    if offset:
+        raise ApiError(
+            HTTP_400_BAD_REQUEST,
+            INVALID_QUERY,
+            [FieldError("cursor", "cannot be combined with offset: a cursor already says where the page starts")],
+        )
+    return decode_cursor(cursor, *types)
+
+
 def page(
-    message: str, rows: Sequence[Sequence[Any]], to_out: Callable[[Sequence[Any]], T], limit: int, offset: int
+    message: str,
+    rows: Sequence[Sequence[Any]],
+    to_out: Callable[[Sequence[Any]], T],
+    limit: int,
+    offset: int,
+    next_key: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None,
 ) -> Page[T]:
-    """The list envelope from :func:`page_query`'s rows (the last column is the total)."""
+    """The list envelope from up to ``limit + 1`` rows (the last column is the total).
+
+    The row past the limit, when there is one, is not shown: it says that another page
+    follows, so ``next_cursor`` is set exactly when a next page has rows.
+    """
     total = rows[0][-1] if rows else 0
-    return Page(message, [to_out(r) for r in rows if r[0] is not None], PageMeta(total, limit, offset))
+    shown = [r for r in rows if r[0] is not None]
+    more = len(shown) > limit
+    shown = shown[:limit]
+    key = next_key or (lambda row: (row[0],))
+    cursor = encode_cursor(*key(shown[-1])) if more else None
+    return Page(message, [to_out(r) for r in shown], PageMeta(total, limit, offset, cursor))
+
+
+async def list_page(
+    db: Database,
+    statements: Statements,
+    message: str,
+    to_out: Callable[[Sequence[Any]], T],
+    limit: int,
+    offset: int,
+    cursor: str | None,
+) -> Page[T]:
+    """One page of a resource's list, by offset or by cursor (the resource's ``id`` order)."""
+    after = paging(offset, cursor, int)
+    if after is None:
+        rows = await db.fetch_all(statements.page, limit=limit + 1, offset=offset)
+    else:
+        rows = await db.fetch_all(statements.page_after, limit=limit + 1, after=after[0])
+    return page(message, rows, to_out, limit, offset)
 
 
 class Statements:
     """The statements every resource runs on its table, built (and later compiled) once.
 
     ``get`` and ``lock`` find a live row by ``row_id`` (``lock`` holds it, with
-    ``lock_columns``, until the transaction commits); ``page`` is :func:`page_query`;
+    ``lock_columns``, until the transaction commits); ``page`` and ``page_after`` are
+    :func:`page_query` by offset and by keyset;
     ``insert`` takes one parameter per field in ``insert_fields`` plus ``now``;
     ``soft_delete`` stamps ``deleted_at`` with ``now`` if the row is still live.
     """
 
-    __slots__ = ("get", "insert", "lock", "page", "soft_delete")
+    __slots__ = ("get", "insert", "lock", "page", "page_after", "soft_delete")
 
     def __init__(
         self,
@@ -162,6 +234,7 @@ class Statements:
         self.get = Query(select(*columns).where(by_id, live))
         self.lock = Query(select(*(lock_columns or (model.id,))).where(by_id, live).with_for_update())
         self.page = page_query(model, columns)
+        self.page_after = page_query(model, columns, keyset=True)
         now: BindParameter[Any] = bindparam("now")
         self.insert = Query(
             insert(model).values({**{f: bindparam(f) for f in insert_fields}, "created_at": now, "updated_at": now})

@@ -8,14 +8,15 @@ answer ``202 Accepted`` with the job in ``data`` and ``Location: /jobs/{id}``
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_409_CONFLICT
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BindParameter, and_, bindparam, func, or_, select
 
 from api.auth import SECURITY
 from api.errors import ApiError
@@ -27,11 +28,14 @@ from api.routes.common import (
     MINE,
     NOT_FOUND,
     UNAVAILABLE,
+    Cursor,
     JobId,
     Limit,
     Offset,
+    encode_cursor,
     get_own_job,
     job_out,
+    paging,
     parse_job_id,
 )
 from api.schemas import Envelope, ErrorBody, JobOut, Page, PageMeta
@@ -44,21 +48,23 @@ from shared.models import Job
 NOT_CANCELLABLE = {409: ResponseSpec(data_container=ErrorBody, description="the job has already finished")}
 
 
-@lru_cache(maxsize=8)
-def _list_queries(by_status: bool, by_kind: bool) -> tuple[Query, Query]:
+@lru_cache(maxsize=16)
+def _list_queries(by_status: bool, by_kind: bool, keyset: bool) -> tuple[Query, Query]:
+    """A page of jobs, newest first, by offset or after a cursor's ``(created_at, id)``; and their count."""
     conditions = [MINE]
     if by_status:
         conditions.append(Job.status == bindparam("status"))
     if by_kind:
         conditions.append(Job.kind == bindparam("kind"))
-    rows = (
-        select(*JOB_COLUMNS)
-        .where(*conditions)
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-    )
-    return Query(rows), Query(select(func.count()).select_from(Job).where(*conditions))
+    rows = select(*JOB_COLUMNS).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
+    if keyset:
+        after_at: BindParameter[datetime] = bindparam("after_at")
+        rows = rows.where(
+            or_(Job.created_at < after_at, and_(Job.created_at == after_at, Job.id < bindparam("after_id")))
+        )
+    else:
+        rows = rows.offset(bindparam("offset"))
+    return Query(rows.limit(bindparam("limit"))), Query(select(func.count()).select_from(Job).where(*conditions))
 
 
 class JobController(Controller):
@@ -72,18 +78,22 @@ class JobController(Controller):
         state: AppState,
         limit: Limit = 20,
         offset: Offset = 0,
+        cursor: Cursor = None,
         status: Annotated[JobStatus | None, Parameter(description="only jobs in this state")] = None,
         kind: Annotated[JobKind | None, Parameter(description="only jobs of this kind")] = None,
     ) -> Page[JobOut]:
         """Your jobs, newest first."""
-        rows_query, count_query = _list_queries(status is not None, kind is not None)
-        filters = {k: v.value for k, v in (("status", status), ("kind", kind)) if v is not None}
+        after = paging(offset, cursor, datetime, str)
+        rows_query, count_query = _list_queries(status is not None, kind is not None, after is not None)
+        filters: dict[str, Any] = {k: v.value for k, v in (("status", status), ("kind", kind)) if v is not None}
+        position = {"offset": offset} if after is None else {"after_at": after[0], "after_id": after[1]}
         async with state.db.transaction() as tx:
-            rows = await tx.fetch_all(rows_query, user_id=request.user, limit=limit, offset=offset, **filters)
+            rows = await tx.fetch_all(rows_query, user_id=request.user, limit=limit + 1, **position, **filters)
             total = await tx.fetch_one(count_query, user_id=request.user, **filters)
-        return Page(
-            "success getting jobs", [job_out(r) for r in rows], PageMeta(total[0] if total else 0, limit, offset)
-        )
+        shown = rows[:limit]
+        next_cursor = encode_cursor(shown[-1][9], shown[-1][0]) if len(rows) > limit else None
+        meta = PageMeta(total[0] if total else 0, limit, offset, next_cursor)
+        return Page("success getting jobs", [job_out(r) for r in shown], meta)
 
     @get("/{job_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:

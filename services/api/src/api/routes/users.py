@@ -20,11 +20,12 @@ from api.routes.common import (
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
     parse_id,
     update_by_id,
     updated_values,
@@ -77,9 +78,10 @@ class UserController(Controller):
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
-    async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
-        rows = await state.db.fetch_all(USERS.page, limit=limit, offset=offset)
-        return page("success getting users", rows, user_out, limit, offset)
+    async def list_users(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[UserOut]:
+        return await list_page(state.db, USERS, "success getting users", user_out, limit, offset, cursor)
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
