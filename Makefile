@@ -91,3 +91,23 @@ push: ## push both images as REGISTRY/IMAGE_PREFIX/wadah-{api,worker}:<git descr
 
 smoke: ## build and run both images with MySQL + Redis in throwaway compose projects, exercise them, remove all
 	python3 scripts/smoke.py
+
+# --- Operators and the console (docs/console.md)
+.PHONY: grant revoke console-deps browser-tests screenshots
+
+grant: ## make a user an operator (every user's jobs, queue health): make grant EMAIL=ops@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make grant EMAIL=address" >&2; exit 2; }
+	$(RUN) python -m shared.admin grant "$(EMAIL)"
+
+revoke: ## take the operator role away: make revoke EMAIL=ops@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make revoke EMAIL=address" >&2; exit 2; }
+	$(RUN) python -m shared.admin revoke "$(EMAIL)"
+
+console-deps: ## the browser tests' pinned axe-core (npm ci in tests/console); the browser is Debian's chromium
+	npm ci --prefix tests/console --ignore-scripts --no-audit --no-fund
+
+browser-tests: install console-deps ## only the console's browser tests (Chromium at CHROMIUM, default /usr/bin/chromium)
+	$(RUN) pytest tests/console -q
+
+screenshots: install console-deps ## PNGs of the console's main views into SCREENSHOTS (default ./screenshots, git-ignored)
+	CONSOLE_SCREENSHOTS="$(abspath $(or $(SCREENSHOTS),screenshots))" $(RUN) pytest tests/console -q -k "sign_in_and_out or import or operator"

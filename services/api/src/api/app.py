@@ -25,6 +25,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
+from api.console import console_router, template_config
 from api.docs_ui import SwaggerUIPlugin
 from api.exception_handlers import exception_handlers
 from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
@@ -37,12 +38,14 @@ from api.routes.exports import ExportController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
 from api.routes.login import login
+from api.routes.queue import QueueController
 from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.queue_health import HealthCache
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing, shutdown_tracing
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
         app.state.quotas = Quotas(redis, settings)
+        app.state.health = HealthCache()
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -111,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookImportController,
             ExportController,
             JobController,
+            QueueController,
+            console_router,
             login,
             healthz,
             readyz,
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
+        template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
         plugins=[StrictStructSchemaPlugin(), JSONBodyResponsesPlugin()],

@@ -12,6 +12,7 @@ from api.quotas import Quotas
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
+from shared.queue_health import HealthCache
 from shared.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppState(State):
     live_users: LiveUsers
     login_throttle: LoginThrottle
     quotas: Quotas
+    health: HealthCache
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.
