@@ -21,14 +21,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
 from api.console import console_router, template_config
+from api.docs_ui import SwaggerUIPlugin
 from api.exception_handlers import exception_handlers
-from api.openapi import StrictStructSchemaPlugin
+from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
+from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.quotas = Quotas(redis, settings)
         app.state.health = HealthCache()
         try:
             await db.connect()
@@ -128,13 +130,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), JSONBodyResponsesPlugin()],
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
             description="Users, books and blogs with JWT login; a rebuild of a Go course service.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=[SwaggerUIPlugin()],
             components=Components(
                 security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 
 from api.auth import LiveUsers
+from api.quotas import Quotas
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
@@ -23,6 +24,7 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    quotas: Quotas
     health: HealthCache
 
 
