@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 INVALID_ID = "provided id was invalid"
 NOT_FOUND = "record not found"
 INVALID_BODY = "request body is invalid"
+INVALID_PARAMETERS = "invalid request parameters"
+DB_UNAVAILABLE = "the database is unavailable, try again shortly"
+
+
+def body_too_large(limit: int | None) -> str:
+    return f"request body is larger than {limit} bytes"
 
 
 class ApiError(HTTPException):
@@ -139,7 +145,7 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
         if response is not None:
             return response
     errors = [FieldError(str(e.get("key") or e.get("source")), str(e.get("message"))) for e in extra]
-    return _json(HTTP_400_BAD_REQUEST, ErrorBody("invalid request parameters", errors or msgspec.UNSET))
+    return _json(HTTP_400_BAD_REQUEST, ErrorBody(INVALID_PARAMETERS, errors or msgspec.UNSET))
 
 
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -151,7 +157,7 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
             return response
     if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         limit = request.route_handler.resolve_request_max_body_size()
-        return _json(exc.status_code, ErrorBody(f"request body is larger than {limit} bytes"))
+        return _json(exc.status_code, ErrorBody(body_too_large(limit)))
     return _json(exc.status_code, ErrorBody(str(exc.detail)), exc.headers)
 
 
@@ -159,7 +165,7 @@ def _on_unavailable(_: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Resp
     log.error("database unavailable: %s", exc)
     return _json(
         HTTP_503_SERVICE_UNAVAILABLE,
-        ErrorBody("the database is unavailable, try again shortly"),
+        ErrorBody(DB_UNAVAILABLE),
         {"Retry-After": "5"},
     )
 

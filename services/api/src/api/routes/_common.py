@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 
+import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Parameter, QueryParameter
@@ -13,7 +15,11 @@ from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
-from api.schemas import ErrorBody, Page, PageMeta
+from api.auth import INVALID_JWT, MISSING_JWT
+from api.body import MAX_BODY_BYTES
+from api.errors import DB_UNAVAILABLE, INVALID_BODY, INVALID_ID, INVALID_PARAMETERS, body_too_large, forbidden
+from api.errors import NOT_FOUND as NOT_FOUND_MESSAGE
+from api.schemas import ErrorBody, FieldError, Page, PageMeta
 from shared.db import Query
 from shared.models import MAX_ID, Blog, Book, RowCount, User, utcnow
 
@@ -36,20 +42,40 @@ PathId = Annotated[
 ]
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ErrorBody, description=description, examples=[Example(value={"message": description})]
-    )
+def error_response(status: int, description: str, *answers: str | ErrorBody) -> dict[int, ResponseSpec]:
+    """A documented error status with one example per message the route really answers with it.
+
+    Generated examples stay off: random strings in an example teach a client nothing, and
+    a wrong one teaches it the wrong thing.
+    """
+    bodies = [a if isinstance(a, ErrorBody) else ErrorBody(a) for a in answers]
+    examples = [Example(id=_example_id(b.message), summary=b.message, value=msgspec.to_builtins(b)) for b in bodies]
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody, description=description, generate_examples=False, examples=examples
+        )
+    }
 
 
-BAD_ID = {400: _error("provided id was invalid, or an invalid body")}
-BAD_QUERY = {400: _error("invalid request parameters (limit 1-100, offset 0-1000000000)")}
-TOO_LARGE = {413: _error("request body is larger than the limit (2 MiB)")}
-AUTH = {401: _error("missing or malformed jwt / invalid or expired jwt")}
-NOT_FOUND = {404: _error("record not found")}
-FORBIDDEN = {403: _error("the record belongs to another user")}
-CONFLICT = {409: _error("a live user already has this email")}
-UNAVAILABLE = {503: _error("the database is unavailable")}
+def _example_id(message: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", message.lower()).strip("-")
+
+
+_FIELD_ERRORS = ErrorBody(INVALID_BODY, [FieldError("year", "Expected `int`, got `str`")])
+_QUERY_ERRORS = ErrorBody(INVALID_PARAMETERS, [FieldError("limit", "Expected `int` <= 100")])
+
+BAD_ID = error_response(400, "the id in the path is not a positive 64-bit integer", INVALID_ID)
+BAD_BODY = error_response(400, "the body is not valid JSON or breaks a field's rules", _FIELD_ERRORS)
+BAD_ID_OR_BODY = error_response(400, "a malformed id, or an invalid body", INVALID_ID, _FIELD_ERRORS)
+BAD_QUERY = error_response(400, "limit is not 1-100, or offset not 0-1000000000", _QUERY_ERRORS)
+TOO_LARGE = error_response(413, f"the body is larger than {MAX_BODY_BYTES} bytes", body_too_large(MAX_BODY_BYTES))
+AUTH = error_response(401, "no usable bearer token, or its user is gone", MISSING_JWT, INVALID_JWT)
+NOT_FOUND = error_response(404, "no live record with this id", NOT_FOUND_MESSAGE)
+UNAVAILABLE = error_response(503, "the database does not answer; retry after Retry-After seconds", DB_UNAVAILABLE)
+
+
+def forbidden_response(what: str) -> dict[int, ResponseSpec]:
+    return error_response(403, "the record belongs to another user", forbidden(what).detail)
 
 
 def update_by_id(model: Model, fields: Iterable[str]) -> Query:

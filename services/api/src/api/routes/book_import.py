@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import anyio
 from litestar import Controller, Response, post
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -25,17 +24,40 @@ from litestar.status_codes import (
 
 from api.auth import SECURITY
 from api.errors import ApiError
-from api.routes._common import AUTH, UNAVAILABLE
+from api.routes._common import AUTH, UNAVAILABLE, error_response
 from api.routes.jobs import JobOut, accepted
-from api.schemas import Envelope, ErrorBody
+from api.schemas import Envelope
 from api.state import AppState, AuthedRequest
 from shared.jobs import IMPORT_BOOKS, new_job_id
+from shared.settings import Settings
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+EMPTY = "the upload is empty"
+
+
+def too_many_bytes(limit: int) -> str:
+    return f"the upload is larger than {limit} bytes"
+
+
+def too_many_rows(limit: int) -> str:
+    return f"the upload has more than {limit} rows"
+
+
+def unsupported(media_type: str) -> str:
+    return f"send text/csv or application/x-ndjson, not {media_type!r}"
+
+
+# Examples with the default limits (IMPORT_MAX_BYTES, IMPORT_MAX_ROWS); a deployment may set others.
+_DEFAULTS = Settings.model_fields
 _ERRORS = {
-    400: ResponseSpec(data_container=ErrorBody, description="the upload is empty"),
-    413: ResponseSpec(data_container=ErrorBody, description="more bytes or rows than the import takes"),
-    415: ResponseSpec(data_container=ErrorBody, description="not text/csv or application/x-ndjson"),
+    **error_response(400, "the upload is empty", EMPTY),
+    **error_response(
+        413,
+        "more bytes or rows than the import takes (IMPORT_MAX_BYTES, IMPORT_MAX_ROWS)",
+        too_many_bytes(_DEFAULTS["import_max_bytes"].default),
+        too_many_rows(_DEFAULTS["import_max_rows"].default),
+    ),
+    **error_response(415, "the body is neither CSV nor JSON lines", unsupported("application/json")),
 }
 
 
@@ -44,10 +66,16 @@ class UploadOperation(Operation):
     """The document's request body for the upload, which the handler streams itself (Litestar cannot see it)."""
 
     def __post_init__(self) -> None:
-        # No type: the file's bytes are all there is to it (rows are checked by the worker), and
+        # A file, so that a generated client takes one: its rows are checked by the worker, and
         # only an empty upload is refused here.
-        text = OpenAPIMediaType(schema=Schema(min_length=1, description="the file, not empty"))
-        self.request_body = RequestBody(content=dict.fromkeys(FORMATS, text), required=True)
+        file = OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the file, not empty")
+        )
+        self.request_body = RequestBody(
+            content=dict.fromkeys(FORMATS, file),
+            required=True,
+            description="CSV with the header `title,author,genre,year`, or one JSON object per line.",
+        )
 
 
 async def _receive(request: AuthedRequest, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
@@ -59,16 +87,16 @@ async def _receive(request: AuthedRequest, target: anyio.Path, max_bytes: int, m
                 size += len(chunk)
                 lines += chunk.count(b"\n")
                 if size > max_bytes:
-                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the upload is larger than {max_bytes} bytes")
+                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_bytes(max_bytes))
                 if lines > max_lines:
-                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the upload has more than {max_lines} rows")
+                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_rows(max_lines))
                 await out.write(chunk)
     except BaseException:
         await target.unlink(missing_ok=True)
         raise
     if size == 0:
         await target.unlink(missing_ok=True)
-        raise ApiError(HTTP_400_BAD_REQUEST, "the upload is empty")
+        raise ApiError(HTTP_400_BAD_REQUEST, EMPTY)
 
 
 class BookImportController(Controller):
@@ -79,6 +107,11 @@ class BookImportController(Controller):
         security=SECURITY,
         status_code=202,
         request_max_body_size=None,  # the handler enforces IMPORT_MAX_BYTES while streaming
+        operation_id="importBooks",
+        summary="Import books from a file",
+        description="Upload a CSV (header `title,author,genre,year`) or JSON-lines file as the body itself. "
+        "Answers 202 with the job (`Location` names it); follow it with getJob. Rows are validated by the "
+        "worker with createBook's rules; the job's result counts them and lists rejected lines.",
         responses={**_ERRORS, **AUTH, **UNAVAILABLE},
         operation_class=UploadOperation,
     )
@@ -87,9 +120,7 @@ class BookImportController(Controller):
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         fmt = FORMATS.get(media_type)
         if fmt is None:
-            raise ApiError(
-                HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send text/csv or application/x-ndjson, not {media_type!r}"
-            )
+            raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, unsupported(media_type))
         settings = state.settings
         job_id = new_job_id()
         name = f"{job_id}.{fmt}"

@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from msgspec import Struct
@@ -23,18 +22,23 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
-from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset
-from api.schemas import Envelope, ErrorBody, Page, PageMeta, utc
+from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset, error_response
+from api.schemas import Envelope, Page, PageMeta, utc
 from api.state import AppState, AuthedRequest
 from shared.db import Query
-from shared.jobs import ACTIVE, KINDS, JobStatus, NewJob, decode_json
+from shared.jobs import ACTIVE, FINISHED, KINDS, JobStatus, NewJob, decode_json
 from shared.models import Job, utcnow
 
 StatusFilter = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 KindFilter = Literal["compute_blog_stats", "welcome_email", "import_books", "export", "cleanup"]
 assert set(KindFilter.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
-NOT_CANCELLABLE = {409: ResponseSpec(data_container=ErrorBody, description="the job has already finished")}
+
+def already_finished(status: str) -> str:
+    return f"the job has already finished ({status})"
+
+
+NOT_CANCELLABLE = error_response(409, "the job has already finished", *(already_finished(s) for s in FINISHED))
 # Parsed by parse_job_id (a malformed one is a 400); the document says what a valid one is.
 JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
@@ -154,7 +158,13 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
+    @get(
+        security=SECURITY,
+        operation_id="listJobs",
+        summary="List your jobs",
+        description="The jobs you asked for, newest first, optionally only those in one status or of one kind.",
+        responses={**BAD_QUERY, **AUTH, **UNAVAILABLE},
+    )
     async def list_jobs(
         self,
         request: AuthedRequest,
@@ -174,7 +184,15 @@ class JobController(Controller):
             "success getting jobs", [job_out(r) for r in rows], PageMeta(total[0] if total else 0, limit, offset)
         )
 
-    @get("/{job_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{job_id:str}",
+        security=SECURITY,
+        operation_id="getJob",
+        summary="Get one of your jobs",
+        description="Its status, progress, and once finished its result (shaped by its kind) or error. "
+        "Another user's job is a 404, like one that does not exist.",
+        responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
         """One of your jobs: its state, progress, and its result or error."""
         return Envelope("success getting job", await get_own_job(state, job_id, request.user))
@@ -183,6 +201,9 @@ class JobController(Controller):
         "/{job_id:str}/cancel",
         status_code=200,
         security=SECURITY,
+        operation_id="cancelJob",
+        summary="Cancel one of your jobs",
+        description="A queued job never starts; a running one is aborted between batches. A finished one is a 409.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_CANCELLABLE, **UNAVAILABLE},
     )
     async def cancel_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
@@ -195,6 +216,6 @@ class JobController(Controller):
         outcome = await state.db.execute(CANCEL_JOB, job_id=ident, user_id=request.user, now=utcnow())
         job = await get_own_job(state, ident, request.user)
         if outcome.rowcount == 0:
-            raise ApiError(HTTP_409_CONFLICT, f"the job has already finished ({job.status})")
+            raise ApiError(HTTP_409_CONFLICT, already_finished(job.status))
         await state.jobs.abort(ident)
         return Envelope("success cancelling job", job)
