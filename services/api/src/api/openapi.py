@@ -231,6 +231,9 @@ def _finish_operation(op: dict[str, Any]) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
     responses["default"] = _default_error()
     for status, response in responses.items():
+        for media in response.get("content", {}).values():
+            for example in media.get("examples", {}).values():
+                example.pop("id", None)  # Litestar's key for the example, not a field of one
         headers = response.get("headers") or {}
         response["headers"] = headers
         _file_response(response, headers)

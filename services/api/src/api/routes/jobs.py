@@ -16,14 +16,14 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 from msgspec import Struct
 from sqlalchemy import bindparam, func, or_, select, update
 
 from api.auth import SECURITY
-from api.errors import ApiError, not_found
+from api.errors import INVALID_PARAMETERS, ApiError, not_found
 from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset, error_response
-from api.schemas import Envelope, Page, PageMeta, utc
+from api.schemas import Envelope, FieldError, Page, PageMeta, utc
 from api.state import AppState, AuthedRequest
 from shared.db import Query
 from shared.jobs import ACTIVE, FINISHED, KINDS, JobStatus, NewJob, decode_json
@@ -125,6 +125,18 @@ def parse_job_id(raw: str) -> str:
         return _invalid()
 
 
+def refuse_null_filters(request: AuthedRequest, *names: str) -> None:
+    """A filter is one of its values or absent: ``status=null`` is a 400, like ``status=nul``.
+
+    Litestar converts query values leniently, so ``null`` would otherwise mean "no filter",
+    which the document (and so a generated client) cannot say without making every filter
+    nullable.
+    """
+    errors = [FieldError(n, "null is not one of its values") for n in names if request.query_params.get(n) == "null"]
+    if errors:
+        raise ApiError(HTTP_400_BAD_REQUEST, INVALID_PARAMETERS, errors)
+
+
 def _invalid() -> str:
     raise ApiError(400, "provided id was invalid")
 
@@ -175,6 +187,7 @@ class JobController(Controller):
         kind: Annotated[KindFilter | None, Parameter(description="only jobs of this kind")] = None,
     ) -> Page[JobOut]:
         """Your jobs, newest first."""
+        refuse_null_filters(request, "status", "kind")
         rows_query, count_query = _list_queries(status is not None, kind is not None)
         filters = {k: v for k, v in (("status", status), ("kind", kind)) if v is not None}
         async with state.db.transaction() as tx:
