@@ -125,7 +125,8 @@ async def test_a_consumer_round_through_the_generated_client_alone(api: ApiProce
     signed_in = client_package.AuthenticatedClient(base_url=api.url, token=login.token, raise_on_unexpected_status=True)
 
     created = operation("books", "create_book").sync(
-        client=signed_in, body=models.BookCreate(title="Laskar Pelangi", author="Andrea Hirata", genre="novel", year=2005)
+        client=signed_in,
+        body=models.BookCreate(title="Laskar Pelangi", author="Andrea Hirata", genre="novel", year=2005),
     )
     assert isinstance(created, models.BookEnvelope), created
     listed = operation("books", "list_books").sync(client=anonymous, limit=100, offset=0)
