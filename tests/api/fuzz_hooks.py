@@ -15,6 +15,7 @@ import secrets
 
 import httpx
 import schemathesis
+from hypothesis import strategies as st
 
 
 class FreshUserToken:
@@ -34,3 +35,9 @@ class FreshUserToken:
 if os.environ.get("WADAH_FUZZ_TOKEN") == "1":
     # Cached for the whole run; schemathesis drops it on a 401 (its default retry_on) and asks again.
     schemathesis.auth(refresh_interval=24 * 3600)(FreshUserToken)
+
+
+# The import's body is a file of at least one byte (``minLength: 1`` on its ``format: binary``
+# schema); schemathesis draws any bytes for a binary body, the empty file included, unless told
+# what the media type's content is.
+schemathesis.openapi.media_type("text/csv", st.binary(min_size=1))
