@@ -124,7 +124,7 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
     for schema in schemas.values():
         _ids_are_int64(schema)
     schemas["PageMeta"]["properties"]["total"]["format"] = "int64"
-    components["headers"] = HEADERS
+    components["headers"] = copy.deepcopy(HEADERS)
     for op in _operations(doc):
         _finish_operation(op)
     return doc
