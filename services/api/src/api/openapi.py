@@ -38,7 +38,7 @@ from litestar.openapi.spec import Contact, License, Schema, Tag
 from litestar.typing import FieldDefinition
 
 from api.schemas import JOB_RESULTS, ErrorBody
-from shared.jobs import KINDS, JobStatus
+from shared.jobs import JobKind, JobStatus
 from shared.models import MAX_ID
 
 TAGS: Final = [
@@ -173,8 +173,8 @@ def _add_job_types(schemas: dict[str, Any]) -> None:
         "enum": [s.value for s in JobStatus],
         "description": "queued and running are live; succeeded, failed and cancelled are final.",
     }
-    schemas["JobKind"] = {"type": "string", "enum": list(KINDS), "description": "What the job does."}
-    assert set(JOB_RESULTS) == set(KINDS), "every job kind has its result type"
+    schemas["JobKind"] = {"type": "string", "enum": [k.value for k in JobKind], "description": "What the job does."}
+    assert set(JOB_RESULTS) == set(JobKind), "every job kind has its result type"
     _, results = msgspec.json.schema_components(JOB_RESULTS.values(), ref_template=_SCHEMAS + "{name}")
     schemas.update(results)
     job = schemas["JobOut"]["properties"]
@@ -184,7 +184,7 @@ def _add_job_types(schemas: dict[str, Any]) -> None:
     job["result"] = {
         "oneOf": [*({"$ref": _SCHEMAS + t.__name__} for t in JOB_RESULTS.values()), {"type": "null"}],
         "description": "null until the job has succeeded; then shaped by its kind: "
-        + ", ".join(f"{kind} → {t.__name__}" for kind, t in JOB_RESULTS.items())
+        + ", ".join(f"{kind.value} → {t.__name__}" for kind, t in JOB_RESULTS.items())
         + ".",
     }
 
@@ -203,7 +203,7 @@ def _tidy_schema(node: dict[str, Any]) -> None:
     # An enum of exactly the job statuses (or kinds), wherever it appears, is the shared one.
     enum = node.get("enum")
     if isinstance(enum, list) and node.get("type") == "string":
-        for name, values in (("JobStatus", {s.value for s in JobStatus}), ("JobKind", set(KINDS))):
+        for name, values in (("JobStatus", {s.value for s in JobStatus}), ("JobKind", {k.value for k in JobKind})):
             if set(enum) == values:
                 node.clear()
                 node["$ref"] = _SCHEMAS + name

@@ -24,11 +24,10 @@ from litestar.status_codes import (
 
 from api.auth import SECURITY
 from api.errors import ApiError
-from api.routes._common import AUTH, UNAVAILABLE, error_response
-from api.routes.jobs import JobOut, accepted
-from api.schemas import Envelope
+from api.routes.common import AUTH, UNAVAILABLE, accepted, error_response
+from api.schemas import Envelope, JobOut
 from api.state import AppState, AuthedRequest
-from shared.jobs import IMPORT_BOOKS, new_job_id
+from shared.jobs import JobKind, new_job_id
 from shared.settings import Settings
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
@@ -139,7 +138,7 @@ class BookImportController(Controller):
         try:
             async with state.db.transaction() as tx:
                 job = await state.jobs.request(
-                    tx, IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
+                    tx, JobKind.IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
                 )
         except BaseException:
             await upload.unlink(missing_ok=True)
