@@ -2,7 +2,7 @@
 describes the real answers and a generated client needs no workaround.
 
 Routes state their own operationId, summary, description and error answers (with one
-example per message, ``api.routes._common.error_response``). What Litestar cannot be
+example per message, ``api.routes.common.error_response``). What Litestar cannot be
 told per route is done here, once, on the finished document (:func:`finish`):
 
 * component names a client would choose (``BookEnvelope``, ``JobPage``), not Python paths;

@@ -53,7 +53,7 @@ _DOWNLOAD_ERRORS = {
         "the export has not succeeded (yet)",
         *(not_ready(s) for s in JobStatus if s != JobStatus.SUCCEEDED),
     ),
-    **error_response(410, "the file has been cleaned up (EXPORT_RETENTION)", GONE),
+    **error_response(410, "the file has been cleaned up (after JOB_RETENTION_DAYS)", GONE),
 }
 
 
