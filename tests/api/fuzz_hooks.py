@@ -17,6 +17,8 @@ import httpx
 import schemathesis
 from hypothesis import strategies as st
 
+MAX_CURSOR = 200  # the cursor parameter's maxLength in the document
+
 
 class FreshUserToken:
     def get(self, case: schemathesis.Case, ctx: schemathesis.AuthContext) -> str:
@@ -41,3 +43,16 @@ if os.environ.get("WADAH_FUZZ_TOKEN") == "1":
 # schema); schemathesis draws any bytes for a binary body, the empty file included, unless told
 # what the media type's content is.
 schemathesis.openapi.media_type("text/csv", st.binary(min_size=1))
+
+
+@schemathesis.hook
+def before_call(ctx: schemathesis.HookContext, case: schemathesis.Case, **kwargs: object) -> None:
+    """No made-up ``cursor`` that the document counts as valid: it is an opaque token only the API
+    hands out (``meta.next_cursor``), so any other string is rightly a 400, which schemathesis
+    would count as a valid request refused. Such a cursor is left out (the request pages by
+    offset); one the document itself rules out (longer than its maxLength) is still sent.
+    tests/api/test_cursor_paging.py covers cursors, good and bad.
+    """
+    query = case.query
+    if query and isinstance(query.get("cursor"), str) and len(query["cursor"]) <= MAX_CURSOR:
+        case.query = {k: v for k, v in query.items() if k != "cursor"}

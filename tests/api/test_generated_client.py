@@ -18,6 +18,7 @@ import io
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -157,7 +158,10 @@ async def test_a_consumer_round_through_the_generated_client_alone(api: ApiProce
     assert download.status_code == 200
     assert download.headers["content-disposition"].startswith("attachment")
     assert isinstance(download.parsed, types.File)
-    rows = list(csv.DictReader(io.StringIO(download.parsed.payload.read().decode())))
+    content = download.parsed.payload.read()
+    assert int(download.headers["content-length"]) == len(content)  # as documented: an integer
+    assert parsedate_to_datetime(download.headers["last-modified"]).tzinfo is not None  # an HTTP-date
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
     assert {"Bumi Manusia", "Ronggeng", "Laskar Pelangi"} <= {row["title"] for row in rows}
     assert len(rows) == exported.result.rows
 
