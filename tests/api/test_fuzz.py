@@ -45,8 +45,6 @@ def api(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     env = {
         **worker_env,
         "REDIS_NAMESPACE": worker_env["REDIS_NAMESPACE"] + "-fuzz",
-        "IMPORT_DIR": str(directory / "imports"),  # generated uploads land here, not in the repo's var/
-        "EXPORT_DIR": str(directory / "exports"),
         "LOG_LEVEL": "WARNING",
     }
     with serving(env, directory / "api.log") as server:

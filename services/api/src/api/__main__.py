@@ -2,6 +2,13 @@
 
 ``PORT`` sets the port (8000), ``WEB_CONCURRENCY`` the number of worker processes (1).
 
+On the embedded SQLite database (no ``DATABASE_URL`` or ``DB_HOST``) the database is
+migrated to head first, once, before any worker process starts: the image run alone
+(``docker run``) has no separate migration step, and an unmigrated file would answer
+every request with a 500. A MySQL database is migrated by its own step
+(``python -m shared.migrate``, compose's ``migrate`` service), never by API processes
+racing each other.
+
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
 for up to 20 s, runs the lifespan's shutdown) and the process then exits 0: uvicorn
 re-raises the signal once it is done, which would make it look killed (-15 / 143).
@@ -15,7 +22,8 @@ from types import FrameType
 
 import uvicorn
 
-from shared.settings import get_settings
+from shared.migrate import upgrade
+from shared.settings import EMBEDDED_SQLITE_PATH, get_settings
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -25,6 +33,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     settings = get_settings()
+    if settings.database_is_embedded:
+        EMBEDDED_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.resolved_database_url)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "api.app:create_app",

@@ -26,6 +26,7 @@ from api.errors import ApiError, not_found
 from api.routes._common import AUTH, BAD_ID, BAD_QUERY, NOT_FOUND, UNAVAILABLE, Limit, Offset
 from api.schemas import Envelope, ErrorBody, Page, PageMeta, utc
 from api.state import AppState, AuthedRequest
+from shared import job_files
 from shared.db import Query
 from shared.jobs import ACTIVE, KINDS, JobStatus, NewJob, decode_json
 from shared.models import Job, utcnow
@@ -197,4 +198,5 @@ class JobController(Controller):
         if outcome.rowcount == 0:
             raise ApiError(HTTP_409_CONFLICT, f"the job has already finished ({job.status})")
         await state.jobs.abort(ident)
+        await job_files.delete(state.db.engine, ident)  # an upload or a partial export nothing will read
         return Envelope("success cancelling job", job)

@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import BindParameter, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from shared import job_files
 from shared.batching import Batcher
 from shared.db import Database, DatabaseUnavailable, Query
 from shared.jobs import ACTIVE, JobStatus, cron_job_id, decode_json, encode_json
@@ -274,6 +275,7 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
             error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
             log.error("job %s failed: %s", kind, error)
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+            await job_files.delete_if_unsuccessful(ctx["db"].engine, job_id)
             return
         job = RunningJob(
             job_id,
@@ -292,14 +294,14 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
             async with deadline:
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
-            await _interrupted(recorder, job_id, kind)
+            await _interrupted(recorder, job, kind)
             raise
         except Exception as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling() and not deadline.expired():
                 # A driver turned the cancellation into its own error (asyncmy raises
                 # InterfaceError "Cancelled during execution"): still an interruption.
-                await _interrupted(recorder, job_id, kind)
+                await _interrupted(recorder, job, kind)
                 raise asyncio.CancelledError from exc
             error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
@@ -309,6 +311,7 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
                 raise Retry(defer=delay) from exc
             log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+            await job_files.delete_if_unsuccessful(job.db.engine, job_id)
             return
         await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
         log.info("job %s succeeded in %.3fs", kind, time.perf_counter() - started)
@@ -317,9 +320,10 @@ async def run(kind: str, handler: Handler, timeout_s: float, ctx: dict[str, Any]
         request_id_var.reset(request_token)
 
 
-async def _interrupted(recorder: JobRecorder, job_id: str, kind: str) -> None:
-    """Back to ``queued`` with the attempt given back; a cancelled row stays cancelled."""
-    await asyncio.shield(recorder.end(End(job_id, JobStatus.QUEUED, give_back_attempt=True)))
+async def _interrupted(recorder: JobRecorder, job: RunningJob, kind: str) -> None:
+    """Back to ``queued`` with the attempt given back; a cancelled row stays cancelled, its file goes."""
+    await asyncio.shield(recorder.end(End(job.id, JobStatus.QUEUED, give_back_attempt=True)))
+    await asyncio.shield(job_files.delete_if_unsuccessful(job.db.engine, job.id))
     log.info("job %s interrupted (cancelled or shutting down)", kind)
 
 

@@ -5,7 +5,9 @@
   user who still has blogs (the API does not cascade deletes) is kept until those are
   gone too, rather than deleting content its author did not delete.
 * finished jobs (succeeded, failed, cancelled) older than ``JOB_RETENTION_DAYS`` (30),
-  with their import rejections and export files.
+  with their import rejections and their files (``shared.job_files``), in one transaction.
+* files no job owns that took no chunk for ``JOB_FILE_ABANDON_SECONDS`` (an upload whose
+  API process died); the workers' dispatcher sweeps those every few minutes too.
 
 Rows go in chunks of ``CHUNK`` per transaction, so no lock is held for long. It is
 idempotent: a second run finds nothing left to delete. With several workers each
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.sql import ColumnElement
 
-from shared.jobs import EXPORT, FINISHED, IMPORT_BOOKS
+from shared import job_files
+from shared.jobs import FINISHED
 from shared.models import Blog, Book, ImportRejection, Job, User, utcnow
 from worker.jobs._runner import RunningJob
 
@@ -43,14 +45,6 @@ async def _purge(job: RunningJob, model: Any, *where: ColumnElement[bool]) -> in
         deleted += len(ids)
 
 
-def job_files(job: RunningJob, job_id: str, kind: str) -> list[Path]:
-    if kind == EXPORT:
-        return [job.settings.export_dir / f"{job_id}.csv"]
-    if kind == IMPORT_BOOKS:
-        return list(job.settings.import_dir.glob(f"{job_id}.*"))
-    return []
-
-
 async def _purge_jobs(job: RunningJob, cutoff: Any) -> tuple[int, int]:
     rows = files = 0
     finished = [s.value for s in FINISHED]
@@ -58,19 +52,15 @@ async def _purge_jobs(job: RunningJob, cutoff: Any) -> tuple[int, int]:
         async with job.db.engine.begin() as conn:
             old = (
                 await conn.execute(
-                    select(Job.id, Job.kind).where(Job.status.in_(finished), Job.finished_at < cutoff).limit(CHUNK)
+                    select(Job.id).where(Job.status.in_(finished), Job.finished_at < cutoff).limit(CHUNK)
                 )
             ).all()
             if not old:
                 return rows, files
             ids = [r.id for r in old]
             await conn.execute(delete(ImportRejection).where(ImportRejection.job_id.in_(ids)))
+            files += await job_files.delete_for_jobs(conn, ids)
             await conn.execute(delete(Job).where(Job.id.in_(ids)))
-        for r in old:
-            for path in job_files(job, r.id, r.kind):
-                if path.exists():
-                    path.unlink(missing_ok=True)
-                    files += 1
         rows += len(ids)
 
 
@@ -82,6 +72,9 @@ async def cleanup(job: RunningJob) -> dict[str, int]:
         "books": await _purge(job, Book, Book.deleted_at < cutoff),
         "users": await _purge(job, User, User.deleted_at < cutoff, ~exists().where(Blog.user_id == User.id)),
     }
-    counts["jobs"], counts["files"] = await _purge_jobs(job, now - timedelta(days=job.settings.job_retention_days))
+    counts["jobs"], counts["chunks"] = await _purge_jobs(job, now - timedelta(days=job.settings.job_retention_days))
+    counts["abandoned_chunks"] = await job_files.sweep_abandoned(
+        job.db.engine, now - timedelta(seconds=job.settings.job_file_abandon_seconds)
+    )
     log.info("cleanup deleted %s", counts)
     return counts
