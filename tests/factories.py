@@ -15,7 +15,7 @@ import jwt
 
 from api.auth import issue_token
 from shared.db import Database
-from shared.models import Blog, Book, User
+from shared.models import Blog, Book, JobFileChunk, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
 
@@ -103,3 +103,12 @@ class Factory:
             row = Blog(user_id=author.id, **blog_body(**overrides))
             session.add(row)
         return row
+
+    async def job_file(self, job_id: str, parts: int = 2, *, written_at: datetime | None = None) -> None:
+        """A job's file of ``parts`` small chunks, last written at ``written_at`` (now)."""
+        async with self.db.sessions.begin() as session:
+            for part in range(parts):
+                data = f"part {part}\n".encode()
+                session.add(
+                    JobFileChunk(job_id=job_id, part=part, size=len(data), data=data, created_at=written_at or utcnow())
+                )
