@@ -15,7 +15,8 @@ import jwt
 
 from api.auth import issue_token
 from shared.db import Database
-from shared.models import Blog, Book, JobFileChunk, User, utcnow
+from shared.jobs import EXPORT, encode_json, new_job_id
+from shared.models import Blog, Book, Job, JobFileChunk, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
 
@@ -103,6 +104,24 @@ class Factory:
             row = Blog(user_id=author.id, **blog_body(**overrides))
             session.add(row)
         return row
+
+    async def finished_export(self, user: AUser, resource: str = "books") -> str:
+        """A succeeded export job of ``user``'s, without a file yet; its id."""
+        job_id = new_job_id()
+        now = utcnow()
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Job(
+                    id=job_id,
+                    kind=EXPORT,
+                    params=encode_json({"resource": resource}),
+                    status="succeeded",
+                    requested_by=user.id,
+                    created_at=now,
+                    finished_at=now,
+                )
+            )
+        return job_id
 
     async def job_file(self, job_id: str, parts: int = 2, *, written_at: datetime | None = None) -> None:
         """A job's file of ``parts`` small chunks, last written at ``written_at`` (now)."""

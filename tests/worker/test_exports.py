@@ -78,3 +78,20 @@ async def test_blogs_export_and_the_errors_of_download(
     not_an_export = next((j["id"] for j in welcome if j["kind"] != "export"), None)
     if not_an_export is not None:
         assert (await client.get(f"/exports/{not_an_export}/download", headers=user.auth)).status_code == 404
+
+
+async def test_formula_cells_are_neutralised_in_the_file_and_stored_unchanged(
+    client: AsyncTestClient[Litestar], factory: Factory, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    user = await factory.user()
+    cells = ['=HYPERLINK("http://x.example","click")', "+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "'=quoted", "a=b"]
+    books = [await factory.book(title=cell) for cell in cells]
+    job_id = (await client.post("/exports", json={"resource": "books"}, headers=user.auth)).json()["data"]["id"]
+    with workers(worker_env, tmp_path):
+        await eventually(lambda: finished(client, user, job_id))
+    download = await client.get(f"/exports/{job_id}/download", headers=user.auth)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(download.text, newline=""))}
+    exported = [rows[book.id]["title"] for book in books]
+    assert exported == [*("'" + cell for cell in cells[:-1]), "a=b"]  # ' before each formula; a=b is no formula
+    for book, cell in zip(books, cells, strict=True):
+        assert (await client.get(f"/books/{book.id}")).json()["data"]["title"] == cell  # what was sent, unchanged

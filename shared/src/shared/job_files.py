@@ -127,7 +127,9 @@ async def delete(engine: AsyncEngine, job_id: str) -> int:
             ).all()
             if not parts:
                 return removed
-            await conn.execute(sa.delete(JobFileChunk).where(JobFileChunk.job_id == job_id, JobFileChunk.part.in_(parts)))
+            await conn.execute(
+                sa.delete(JobFileChunk).where(JobFileChunk.job_id == job_id, JobFileChunk.part.in_(parts))
+            )
         removed += len(parts)
 
 

@@ -56,7 +56,7 @@ class ExportController(Controller):
     @get(
         "/{job_id:str}/download",
         security=SECURITY,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8"
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **_DOWNLOAD_ERRORS, **UNAVAILABLE},
     )
     async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Stream:
@@ -72,6 +72,6 @@ class ExportController(Controller):
         name = f"{job.params['resource']}-{job.created_at:%Y%m%dT%H%M%SZ}.csv"
         return Stream(
             job_files.chunks(state.db.engine, job.id),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8"
             headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'},
         )
