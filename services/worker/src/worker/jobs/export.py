@@ -23,7 +23,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from shared import job_files
 from shared.models import Blog, Book
 from worker.jobs._runner import PermanentError, RunningJob
 
-PAGE = 5000
+PAGE = 10_000
 
 RESOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "books": (Book, ("id", "title", "author", "genre", "year", "created_at", "updated_at")),
@@ -46,16 +46,19 @@ RESOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
 
+_RISKY_FIRST = frozenset("=+-@\t\r'")
+
+
 def neutralise(text: str) -> str:
     """One ``'`` in front of a text cell a spreadsheet would run as a formula."""
-    return "'" + text if _FORMULA.match(text) else text
+    return "'" + text if text and text[0] in _RISKY_FIRST and _FORMULA.match(text) else text
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return neutralise(value)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, datetime):  # naive UTC, as stored
+        return value.isoformat() + "Z"
     return value
 
 
