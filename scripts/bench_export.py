@@ -26,7 +26,8 @@ from sqlalchemy import insert
 
 from shared import job_files
 from shared.db import Database
-from shared.jobs import EXPORT, JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind
 from shared.migrate import upgrade
 from shared.models import Book, Job, utcnow
 from shared.settings import Settings
@@ -58,7 +59,7 @@ async def one_round(server: str, redis_url: str, rows: int) -> tuple[float, floa
     queue = JobQueue(redis_client(settings), db)
     await fill(db, rows)
     async with db.transaction() as tx:
-        job = await queue.request(tx, EXPORT, {"resource": "books"}, requested_by=None)
+        job = await queue.request(tx, JobKind.EXPORT, {"resource": "books"}, requested_by=None)
     await queue.send([(job.id, job.kind)])
     env = {
         **os.environ,

@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 
 from shared import job_files
 from shared.db import Database
-from shared.jobs import IMPORT_BOOKS, JobQueue, new_job_id, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind, new_job_id
 from shared.migrate import upgrade
 from shared.models import Book, Job
 from shared.settings import Settings
@@ -66,7 +67,9 @@ async def one_round(server: str, redis_url: str, rows: int) -> tuple[float, floa
     job_id = new_job_id()
     bad, lines = await store_csv(db, job_id, rows)
     async with db.transaction() as tx:
-        job = await queue.request(tx, IMPORT_BOOKS, {"format": "csv", "lines": lines}, requested_by=None, job_id=job_id)
+        job = await queue.request(
+            tx, JobKind.IMPORT_BOOKS, {"format": "csv", "lines": lines}, requested_by=None, job_id=job_id
+        )
     await queue.send([(job.id, job.kind)])
     env = {
         **os.environ,

@@ -15,7 +15,7 @@ import jwt
 
 from api.auth import issue_token
 from shared.db import Database
-from shared.jobs import EXPORT, encode_json, new_job_id
+from shared.jobs import JobKind, encode_json, new_job_id
 from shared.models import Blog, Book, Job, JobFileChunk, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
@@ -113,7 +113,7 @@ class Factory:
             session.add(
                 Job(
                     id=job_id,
-                    kind=EXPORT,
+                    kind=JobKind.EXPORT,
                     params=encode_json({"resource": resource}),
                     status="succeeded",
                     requested_by=user.id,

@@ -24,10 +24,9 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.sql import ColumnElement
 
-from shared import job_files
-from shared.jobs import FINISHED
-from shared.models import Blog, Book, ImportRejection, Job, User, utcnow
-from worker.jobs._runner import RunningJob
+from shared import job_files, job_records
+from shared.models import Blog, Book, User, utcnow
+from worker.context import RunningJob
 
 log = logging.getLogger("worker.jobs.cleanup")
 
@@ -47,21 +46,13 @@ async def _purge(job: RunningJob, model: Any, *where: ColumnElement[bool]) -> in
 
 async def _purge_jobs(job: RunningJob, cutoff: Any) -> tuple[int, int]:
     rows = files = 0
-    finished = [s.value for s in FINISHED]
     while True:
         async with job.db.engine.begin() as conn:
-            old = (
-                await conn.execute(
-                    select(Job.id).where(Job.status.in_(finished), Job.finished_at < cutoff).limit(CHUNK)
-                )
-            ).all()
-            if not old:
-                return rows, files
-            ids = [r.id for r in old]
-            await conn.execute(delete(ImportRejection).where(ImportRejection.job_id.in_(ids)))
-            files += await job_files.delete_for_jobs(conn, ids)
-            await conn.execute(delete(Job).where(Job.id.in_(ids)))
-        rows += len(ids)
+            old = await job_records.delete_finished(conn, cutoff, CHUNK)
+            files += await job_files.delete_for_jobs(conn, [job_id for job_id, _ in old])
+        if not old:
+            return rows, files
+        rows += len(old)
 
 
 async def cleanup(job: RunningJob) -> dict[str, int]:

@@ -30,7 +30,8 @@ from sqlalchemy import select
 
 from shared import job_files
 from shared.models import Blog, Book
-from worker.jobs._runner import PermanentError, RunningJob
+from worker.context import RunningJob
+from worker.failures import PermanentError
 
 PAGE = 10_000
 
