@@ -24,11 +24,18 @@ from tests.worker.test_book_import import stored_chunks
 
 MB = 1 << 20
 POOL = 4  # the served API's database pool, far below the number of slow uploads
+MAX_BYTES = 56 * MB  # the served API's IMPORT_MAX_BYTES: room for the 50 MB upload, not much more
 
 
 @pytest.fixture(scope="module")
 def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    env = {**worker_env, "DB_POOL_SIZE": str(POOL), "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
+    env = {
+        **worker_env,
+        "DB_POOL_SIZE": str(POOL),
+        "IMPORT_MAX_BYTES": str(MAX_BYTES),
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "WARNING",
+    }
     with serving(env, tmp_path_factory.mktemp("import-served") / "api.log") as server:
         yield server
 
@@ -98,6 +105,24 @@ async def test_a_50_mb_upload_grows_the_api_process_by_less_than_20_mb(served: A
     assert growth < 20 * MB
 
 
+async def test_an_upload_past_the_size_limit_is_413_and_its_stored_chunks_are_deleted(
+    served: ApiProcess, factory: Factory, db: Database
+) -> None:
+    user = await factory.user()
+    before = await stored_chunks(db)  # other tests' uploads still arriving, if any
+
+    def too_big() -> Iterator[bytes]:
+        yield b"title,author,genre,year\n"
+        for _ in range(MAX_BYTES // (64 * 1024) + 1):  # 56 chunks are stored before the limit is passed
+            yield b"x" * (64 * 1024)
+
+    response = await upload(served, user, too_big())
+    assert response.status_code == 413
+    assert response.json()["message"] == f"the upload is larger than {MAX_BYTES} bytes"
+    assert await stored_chunks(db) == before
+    assert await user_jobs(served, user) == 0
+
+
 async def raw_upload_start(
     api: ApiProcess, user: AUser, length: int
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -124,18 +149,19 @@ async def test_a_client_that_disconnects_mid_upload_leaves_no_job_and_no_chunks(
 ) -> None:
     user = await factory.user()
     body = b"".join(csv_body(200_000, "gone"))  # ~8 MB: several chunks are stored before the cut
+    before = await stored_chunks(db)  # other tests' uploads still arriving, if any
     _, writer = await raw_upload_start(served, user, len(body))
     writer.write(body[: 5 * MB])
     await writer.drain()
 
     async def some_chunks_stored() -> bool | None:
-        return (await stored_chunks(db)) >= 2 or None
+        return (await stored_chunks(db)) >= before + 2 or None
 
     await eventually(some_chunks_stored, limit=30, what="the first chunks of the upload")
     writer.close()  # the client goes away half-way
 
     async def nothing_left() -> bool | None:
-        return (await stored_chunks(db)) == 0 or None
+        return (await stored_chunks(db)) == before or None
 
     await eventually(nothing_left, limit=30, what="the broken upload's chunks to be deleted")
     assert await user_jobs(served, user) == 0
