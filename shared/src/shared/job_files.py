@@ -35,10 +35,11 @@ import sqlalchemy as sa
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.jobs import JobStatus
 from shared.models import Job, JobFileChunk, utcnow
 
 CHUNK_BYTES: Final = 1 << 20
-UNSUCCESSFUL: Final = ("failed", "cancelled")  # shared.jobs.JobStatus values (that module imports this one's users)
+UNSUCCESSFUL: Final = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 DELETE_PARTS: Final = 32  # chunks per DELETE: 32 MiB of blobs per transaction at most
 
 

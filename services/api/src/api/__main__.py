@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from shared.migrate import upgrade
-from shared.settings import EMBEDDED_SQLITE_PATH, get_settings
+from shared.settings import get_settings
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -34,7 +36,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     settings = get_settings()
     if settings.database_is_embedded:
-        EMBEDDED_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(settings.resolved_database_url).database
+        if database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         upgrade(settings.resolved_database_url)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
