@@ -1,7 +1,7 @@
 """job_file_chunks: import uploads and export files stored in the database, in parts of at most 1 MiB.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.models import Blob, JobId, Timestamp
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
