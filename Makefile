@@ -67,11 +67,19 @@ faults: install ## only the fault tests: MariaDB, Redis and SIGTERM against real
 	$(RUN) pytest tests/faults tests/api/test_served.py -q
 
 .PHONY: bench side-by-side observability-cost
-bench: install ## load-test the hot endpoints, the job drain and the book import; figures in bench-results/
+bench: install ## load-test the hot endpoints, the job drain, the book import and the export; figures in bench-results/
 	@mkdir -p bench-results
 	$(RUN) python scripts/bench_api.py
 	$(RUN) python scripts/bench_jobs.py --n 2000 --rounds 3 | tee bench-results/jobs.txt
 	$(RUN) python scripts/bench_import.py --rows 200000 | tee bench-results/import.txt
+	$(RUN) python scripts/bench_export.py --rows 200000 | tee bench-results/export.txt
+
+.PHONY: bench-import bench-export
+bench-import: install ## book import speed: 1,000,000 rows (ROWS) read from the database into MariaDB
+	$(RUN) python scripts/bench_import.py --rows $(or $(ROWS),1000000)
+
+bench-export: install ## export speed: 1,000,000 books (ROWS) from MariaDB into a CSV stored in the database
+	$(RUN) python scripts/bench_export.py --rows $(or $(ROWS),1000000)
 
 side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling (../shared/bench), round by round
 	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)

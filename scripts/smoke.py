@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
 """``make smoke``: wadah's images and compose files, proven on a real engine from nothing.
 
-Builds both images (scripts/stack.sh build: sizes printed, budget enforced), starts MySQL
-(compose.mysql.yml) and the stack (compose.yml) as throwaway compose projects, and drives
-the API over HTTP like a client:
+Builds both images (scripts/stack.sh build: sizes printed, budget enforced), pushes them
+to a registry on loopback (``REGISTRY`` from the environment, else the one
+``../shared/containers/offline-engine.sh registry`` starts) with ``scripts/stack.sh push``,
+removes them locally and pulls them back by the names that push printed: everything
+below runs on the pulled images. Then:
+
+0. the API image alone (``docker run``, embedded SQLite, no Redis) serves the API:
+   register, log in, create and list books;
+
+then starts MySQL (compose.mysql.yml) and the stack (compose.yml) as throwaway compose
+projects, and drives the API over HTTP like a client:
 
 1. register, log in, create a book and a blog; wait until GET /blogs/{id} shows the stats
    the worker computed (API -> Redis -> worker -> MySQL, across containers);
@@ -11,7 +19,13 @@ the API over HTTP like a client:
    book and the blog (with its stats) are still there;
 3. scale to three workers, create a batch of blogs, and count in MySQL's general query
    log how often each blog's stats were written: exactly once each;
-4. tear everything down, volumes included, on success and on failure alike.
+4. with the three workers, import through the API container a CSV of IMPORT_ROWS books
+   saved as a spreadsheet saves it (UTF-8 BOM, CRLF) with a few bad lines: every good
+   row lands exactly once (counted in MySQL) and each bad line is reported with its
+   number; the file crossed from the API container to a worker through MySQL;
+5. export books, download the file through the API and compare it row by row with
+   every page of ``GET /books``;
+6. tear everything down, volumes included, on success and on failure alike.
 
 Any failure prints the relevant containers' logs and exits 1. The projects are named
 ``wadah-smoke`` and ``wadah-smoke-mysql`` and the API is published on 127.0.0.1:18080
@@ -22,6 +36,8 @@ library only, so it runs with any python3 >= 3.9.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -43,6 +59,11 @@ APP_PROJECT = "wadah-smoke"
 MYSQL_PROJECT = "wadah-smoke-mysql"
 PORT = int(os.environ.get("SMOKE_PORT", "18080"))
 WORKERS = 3
+IMPORT_ROWS = 5000
+BAD_LINES = {17: "MMV", 1001: "", 2500: "extra", 4999: "99999"}  # line number -> what is wrong there
+JOB_TIMEOUT = 300.0
+IMAGE_PREFIX = "wadah-smoke"
+ALONE_PORT = int(os.environ.get("SMOKE_ALONE_PORT", "18081"))
 BATCH = 12  # blogs created while three workers compete for their jobs
 READY_TIMEOUT = 240.0
 STATS_TIMEOUT = 120.0
@@ -52,7 +73,7 @@ HEALTHY_TIMEOUT = 180.0
 WADAH_VARIABLE = re.compile(
     r"^(ENV|JWT_.*|DATABASE_URL|DB_.*|MYSQL_.*|REDIS_.*|JOB_.*|WORKER_.*|SMTP_.*|CORS_ORIGINS|RETENTION_DAYS|"
     r"CLEANUP_SCHEDULE|LOG_LEVEL|API_PUBLISH|"
-    r"WEB_CONCURRENCY|WADAH_TAG)$"
+    r"WEB_CONCURRENCY|WADAH_TAG|WADAH_API_IMAGE|WADAH_WORKER_IMAGE|JOB_FILE_ABANDON_SECONDS|IMPORT_MAX_.*)$"
 )
 
 # What compute_blog_stats writes, one statement per run of the job (as the server logs it).
@@ -115,11 +136,18 @@ class Stack:
         self.env = inherited | settings
 
     def run(
-        self, *args: str, check: bool = True, capture: bool = False, quiet: bool = False
+        self,
+        *args: str,
+        check: bool = True,
+        capture: bool = False,
+        quiet: bool = False,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         if not quiet:
             print("   $", " ".join(shlex.quote(a) for a in args), flush=True)
-        result = subprocess.run(args, cwd=ROOT, env=self.env, text=True, capture_output=capture, check=False)
+        result = subprocess.run(
+            args, cwd=ROOT, env=self.env | (env or {}), text=True, capture_output=capture, check=False
+        )
         if check and result.returncode != 0:
             detail = f"\n{result.stdout}{result.stderr}" if capture else ""
             raise SmokeFailure(f"exit {result.returncode}: {' '.join(args)}{detail}")
@@ -177,16 +205,25 @@ class Stack:
 # --- HTTP -------------------------------------------------------------------------------
 
 
-def call(method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(BASE_URL + path, data=data, method=method)
+def call(
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    *,
+    raw_body: bytes | None = None,
+    content_type: str = "application/json",
+    base_url: str | None = None,
+) -> tuple[int, Any]:
+    data = raw_body if raw_body is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request((base_url or BASE_URL) + path, data=data, method=method)
     request.add_header("Accept", "application/json")
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", content_type)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -331,6 +368,183 @@ def scaled_workers(stack: Stack, token: str) -> None:
         raise SmokeFailure(f"stats must be written exactly once per blog; got {wrong}")
 
 
+# --- registry, pulled images, the API image alone ---------------------------------------
+
+
+def ensure_registry(stack: Stack) -> str:
+    """REGISTRY from the environment, else the offline engine's registry on loopback."""
+    registry = os.environ.get("REGISTRY", "")
+    if registry and registry != "docker.io":
+        print(f"   registry from the environment: {registry}", flush=True)
+        return registry
+    script = ROOT.parent / "shared" / "containers" / "offline-engine.sh"
+    if not script.exists():
+        raise SmokeFailure(f"no REGISTRY given and no {script} to start one; set REGISTRY=host:port")
+    out = stack.run(str(script), "registry", capture=True).stdout
+    match = re.search(r"REGISTRY=(\S+)", out)
+    if not match:
+        raise SmokeFailure(f"the engine script printed no REGISTRY: {out!r}")
+    return match.group(1)
+
+
+def push_and_pull_back(stack: Stack, registry: str) -> dict[str, str]:
+    """Push both images (make push), remove them here, pull them back by the printed names."""
+    result = stack.run(
+        str(ROOT / "scripts" / "stack.sh"), "push", capture=True,
+        env={"REGISTRY": registry, "IMAGE_PREFIX": IMAGE_PREFIX},
+    )  # fmt: skip
+    print(result.stdout[-2000:], flush=True)
+    pushed = dict(re.findall(r"^pushed wadah-(\w+): (\S+)$", result.stdout, re.M))
+    if set(pushed) != {"api", "worker"}:
+        raise SmokeFailure(f"push did not print both images: {pushed}")
+    tag = stack.settings["WADAH_TAG"]
+    for svc, name in pushed.items():
+        stack.run("docker", "rmi", "-f", name, f"wadah-{svc}:{tag}")
+        if stack.run("docker", "image", "inspect", name, check=False, capture=True, quiet=True).returncode == 0:
+            raise SmokeFailure(f"{name} is still here after docker rmi")
+    for name in pushed.values():
+        stack.run("docker", "pull", name)
+    stack.env |= {"WADAH_API_IMAGE": pushed["api"], "WADAH_WORKER_IMAGE": pushed["worker"]}
+    print(f"   running the pulled images: {pushed}", flush=True)
+    return pushed
+
+
+def api_image_alone(stack: Stack, image: str) -> None:
+    """docker run of the API image with nothing else: embedded SQLite, no Redis, never a 500."""
+    name = "wadah-smoke-api-alone"
+    stack.run("docker", "rm", "-f", name, check=False, capture=True, quiet=True)
+    stack.run("docker", "run", "-d", "--name", name, "-p", f"{PUBLISH_ADDRESS}:{ALONE_PORT}:8000", image)
+    base = f"http://{HOST}:{ALONE_PORT}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            try:
+                if call("GET", "/healthz", base_url=base)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SmokeFailure("the API image alone never answered /healthz")
+            time.sleep(1)
+        status, payload = call("GET", "/books", base_url=base)
+        expect(status, payload, 200, "GET /books on the API image alone")
+        email, password = f"alone-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(16)
+        status, payload = call("POST", "/users", {"name": "Alone", "email": email, "password": password}, base_url=base)
+        expect(status, payload, 201, "POST /users on the API image alone")
+        status, payload = call("POST", "/login", {"email": email, "password": password}, base_url=base)
+        token = str(expect(status, payload, 200, "POST /login on the API image alone")["token"])
+        book = {"title": "Sendiri", "author": "Someone", "genre": "Novel", "year": 2020}
+        status, payload = call("POST", "/books", book, token, base_url=base)
+        expect(status, payload, 201, "POST /books on the API image alone")
+        status, payload = call("GET", "/books", base_url=base)
+        if expect(status, payload, 200, "GET /books")["meta"]["total"] != 1:
+            raise SmokeFailure(f"the API image alone lists {payload['meta']} after one book")
+        print("   the API image alone: /books, register, login, create book: all answered", flush=True)
+    except Exception:
+        stack.run("docker", "logs", "--tail", "80", name, check=False)
+        raise
+    finally:
+        stack.run("docker", "rm", "-f", name, check=False, capture=True, quiet=True)
+
+
+# --- jobs across containers -------------------------------------------------------------
+
+
+def wait_for_job(token: str, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while time.monotonic() < deadline:
+        status, payload = call("GET", f"/jobs/{job_id}", token=token)
+        job = expect(status, payload, 200, f"GET /jobs/{job_id}")["data"]
+        if job["status"] not in ("queued", "running"):
+            return dict(job)
+        time.sleep(1)
+    raise SmokeFailure(f"job {job_id} did not finish within {JOB_TIMEOUT:.0f}s")
+
+
+def spreadsheet_csv(tag: str) -> tuple[bytes, set[int]]:
+    """IMPORT_ROWS books as a spreadsheet saves them (BOM, CRLF), BAD_LINES broken; the bad line numbers."""
+    lines = ["Title,Author,Genre,Year"]
+    for n in range(IMPORT_ROWS):
+        line = n + 2  # line 1 is the header
+        year: str = str(1900 + n % 120)
+        title = f"{tag}-{n}"
+        wrong = BAD_LINES.get(line)
+        if wrong == "":
+            title = ""
+        elif wrong == "extra":
+            year += ",one field too many"
+        elif wrong is not None:
+            year = wrong
+        lines.append(f'"{title}",Author {n % 97},"Genre, {n % 7}",{year}')
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode(), set(BAD_LINES)
+
+
+def import_across_containers(stack: Stack, token: str) -> None:
+    step(f"import a {IMPORT_ROWS}-row spreadsheet CSV (BOM, CRLF, {len(BAD_LINES)} bad lines) with {WORKERS} workers")
+    tag = f"smoke-{secrets.token_hex(3)}"
+    body, bad = spreadsheet_csv(tag)
+    status, payload = call("POST", "/books/import", raw_body=body, content_type="text/csv", token=token)
+    job_id = expect(status, payload, 202, "POST /books/import")["data"]["id"]
+    job = wait_for_job(token, job_id)
+    if job["status"] != "succeeded":
+        raise SmokeFailure(f"the import ended {job['status']}: {job.get('error')}")
+    result = job["result"]
+    reported = {r["line"]: r["reason"] for r in result["rejections"]}
+    print(f"   import: {result['rows']} rows, {result['inserted']} inserted, rejected lines {reported}", flush=True)
+    if set(reported) != bad or result["rows"] != IMPORT_ROWS or result["inserted"] != IMPORT_ROWS - len(bad):
+        raise SmokeFailure(f"expected lines {sorted(bad)} rejected of {IMPORT_ROWS}; got {result}")
+    count = "SELECT COUNT(*), COUNT(DISTINCT title) FROM wadah.books WHERE deleted_at IS NULL AND title LIKE "
+    [[rows, distinct]] = stack.sql(count + f"'{tag}-%'")  # the tag is this script's own hex
+    if (int(rows), int(distinct)) != (IMPORT_ROWS - len(bad), IMPORT_ROWS - len(bad)):
+        raise SmokeFailure(f"books in MySQL: {rows} rows, {distinct} titles; want {IMPORT_ROWS - len(bad)} once each")
+    print(f"   MySQL holds each of the {rows} good rows exactly once", flush=True)
+
+
+def all_books(token: str) -> list[dict[str, Any]]:
+    books: list[dict[str, Any]] = []
+    while True:
+        status, payload = call("GET", f"/books?limit=100&offset={len(books)}", token=token)
+        page = expect(status, payload, 200, "GET /books")
+        books.extend(page["data"])
+        if len(books) >= page["meta"]["total"] or not page["data"]:
+            return books
+
+
+def unquote_formula(cell: str) -> str:
+    """The importer's rule: an export puts one ' before a formula-like cell."""
+    return cell[1:] if re.match(r"'+[=+\-@\t\r]", cell) else cell
+
+
+def export_across_containers(stack: Stack, token: str) -> None:
+    step("export books, download through the API, compare row by row with GET /books")
+    status, payload = call("POST", "/books", {"title": "=1+1", "author": "@x", "genre": "-", "year": 1}, token)
+    expect(status, payload, 201, "POST /books (a formula-like title)")
+    status, payload = call("POST", "/exports", {"resource": "books"}, token)
+    job_id = expect(status, payload, 202, "POST /exports")["data"]["id"]
+    job = wait_for_job(token, job_id)
+    if job["status"] != "succeeded":
+        raise SmokeFailure(f"the export ended {job['status']}: {job.get('error')}")
+    request = urllib.request.Request(f"{BASE_URL}/exports/{job_id}/download")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        headers, raw = response.headers, response.read()
+    if int(headers["Content-Length"]) != len(raw) or not headers["Content-Type"].startswith("text/csv"):
+        raise SmokeFailure(f"download headers {dict(headers)} for {len(raw)} bytes")
+    exported = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
+    pages = all_books(token)
+    if len(exported) != len(pages):
+        raise SmokeFailure(f"the export has {len(exported)} rows, GET /books {len(pages)}")
+    for row, book in zip(exported, pages, strict=True):
+        got = (int(row["id"]), *(unquote_formula(row[k]) for k in ("title", "author", "genre")), int(row["year"]))
+        want = (book["id"], book["title"], book["author"], book["genre"], book["year"])
+        if got != want:
+            raise SmokeFailure(f"export row {got} != API {want}")
+    formula = next(r for r in exported if r["title"].endswith("=1+1"))
+    if formula["title"] != "'=1+1":
+        raise SmokeFailure(f"a formula-like title was exported as {formula['title']!r}")
+    print(f"   {len(exported)} exported rows ({len(raw)} bytes) equal the API's {len(pages)}", flush=True)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wadah-smoke-") as tmp:
         stack = Stack(smoke_settings(), Path(tmp) / "smoke.env")
@@ -341,9 +555,15 @@ def main() -> int:
             stack.down(volumes=True)
             step("build both images from the Dockerfiles (sizes, budget)")
             stack.run(str(ROOT / "scripts" / "stack.sh"), "build")
+            step("push both images to a registry on loopback, remove them here, pull them back")
+            images = push_and_pull_back(stack, ensure_registry(stack))
+            step("the API image alone (docker run): embedded SQLite, no Redis")
+            api_image_alone(stack, images["api"])
             before = first_run(stack)
             token = restart(stack, before)
             scaled_workers(stack, token)
+            import_across_containers(stack, token)
+            export_across_containers(stack, token)
         except Exception as exc:  # any failure: show the containers' side, then tear down
             stack.show_logs()
             print(f"\nSMOKE FAILED after {time.monotonic() - STARTED:.0f}s: {type(exc).__name__}: {exc}", flush=True)

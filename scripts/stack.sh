@@ -136,6 +136,10 @@ push() {
     say "pushing $target"
     docker push "$target"
   done
+  # One line per image, for scripts (scripts/smoke.py pulls these back).
+  for svc in "${SERVICES[@]}"; do
+    echo "pushed wadah-$svc: $registry/$prefix/wadah-$svc:$tag"
+  done
 }
 
 case "${1:-}" in

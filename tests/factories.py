@@ -16,7 +16,7 @@ import jwt
 from api.auth import issue_token
 from shared.db import Database
 from shared.jobs import JobKind, encode_json, new_job_id
-from shared.models import Blog, Book, Job, User, utcnow
+from shared.models import Blog, Book, Job, JobFileChunk, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
 
@@ -127,3 +127,30 @@ class Factory:
             row = Blog(user_id=author.id, **blog_body(**overrides))
             session.add(row)
         return row
+
+    async def finished_export(self, user: AUser, resource: str = "books") -> str:
+        """A succeeded export job of ``user``'s, without a file yet; its id."""
+        job_id = new_job_id()
+        now = utcnow()
+        async with self.db.sessions.begin() as session:
+            session.add(
+                Job(
+                    id=job_id,
+                    kind=JobKind.EXPORT,
+                    params=encode_json({"resource": resource}),
+                    status="succeeded",
+                    requested_by=user.id,
+                    created_at=now,
+                    finished_at=now,
+                )
+            )
+        return job_id
+
+    async def job_file(self, job_id: str, parts: int = 2, *, written_at: datetime | None = None) -> None:
+        """A job's file of ``parts`` small chunks, last written at ``written_at`` (now)."""
+        async with self.db.sessions.begin() as session:
+            for part in range(parts):
+                data = f"part {part}\n".encode()
+                session.add(
+                    JobFileChunk(job_id=job_id, part=part, size=len(data), data=data, created_at=written_at or utcnow())
+                )

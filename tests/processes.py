@@ -33,10 +33,10 @@ READY = re.compile(r"worker (\S+) ready")
 class LoggedProcess:
     """A child process whose output goes to a file the test can read, stopped as a process manager stops it."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

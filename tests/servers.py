@@ -27,9 +27,10 @@ START_LIMIT_SECONDS = 90
 class ApiProcess(LoggedProcess):
     """``python -m api`` (uvicorn, as in production) on a free port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.port = free_port()
-        super().__init__([sys.executable, "-m", "api"], {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}, log_path)
+        env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        super().__init__([sys.executable, "-m", "api"], env, log_path, cwd)
 
     @property
     def url(self) -> str:
@@ -61,9 +62,9 @@ class ApiProcess(LoggedProcess):
 
 
 @contextmanager
-def serving(env: dict[str, str], log_path: Path) -> Iterator[ApiProcess]:
+def serving(env: dict[str, str], log_path: Path, cwd: Path | None = None) -> Iterator[ApiProcess]:
     """An API process that answers, for the length of the block; stopped (SIGTERM) after it."""
-    server = ApiProcess(env, log_path)
+    server = ApiProcess(env, log_path, cwd)
     try:
         server.wait_ready()
         yield server

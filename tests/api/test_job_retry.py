@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
-from shared.jobs import JobKind
+from shared.jobs import JobKind, encode_json
 from shared.settings import Settings
 from tests.api.expect import error, ok
 from tests.factories import Factory
@@ -47,6 +47,18 @@ async def test_only_failed_or_cancelled_jobs_can_be_retried(client: Client, fact
         job = await factory.job(user, status)
         body = error(await client.post(f"/jobs/{job.id}/retry", headers=user.auth), 409)
         assert body["message"] == f"only a failed or cancelled job can be retried; this one is {status}"
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled"])
+async def test_an_import_is_not_retried_since_its_file_went_with_its_end(
+    client: Client, factory: Factory, status: str
+) -> None:
+    user = await factory.user()
+    ended = await factory.job(
+        user, status, kind=JobKind.IMPORT_BOOKS.value, params=encode_json({"format": "csv", "lines": 2})
+    )
+    body = error(await client.post(f"/jobs/{ended.id}/retry", headers=user.auth), 409)
+    assert body["message"] == "an import's file is removed when it fails or is cancelled; upload the file again"
 
 
 async def test_a_job_is_retried_once_and_its_retry_may_be_retried(client: Client, factory: Factory) -> None:

@@ -15,11 +15,12 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from api.app import create_app
+from shared import job_files
 from shared.db import Database
-from shared.models import Book
+from shared.models import Book, Job, JobFileChunk
 from shared.settings import Settings
 from tests.factories import AUser, Factory
 from tests.processes import WorkerProcess, eventually, workers
@@ -52,6 +53,13 @@ async def books_titled(db: Database, tag: str) -> tuple[int, int]:
             )
         ).one()
     return row[0], row[1]
+
+
+async def stored_chunks(db: Database) -> int:
+    """Chunks of job files that no job owns: what a refused or broken upload would leave."""
+    async with db.sessions() as session:
+        orphans = ~exists().where(Job.id == JobFileChunk.job_id)
+        return int(await session.scalar(select(func.count()).select_from(JobFileChunk).where(orphans)) or 0)
 
 
 async def job_of(client: AsyncTestClient[Litestar], user: AUser, job_id: str) -> dict[str, Any]:
@@ -143,9 +151,10 @@ async def small_limits(settings: Settings) -> AsyncIterator[AsyncTestClient[Lite
 
 
 async def test_uploads_that_cannot_be_imported_are_refused_up_front(
-    client: AsyncTestClient[Litestar], small_limits: AsyncTestClient[Litestar], factory: Factory, settings: Settings
+    client: AsyncTestClient[Litestar], small_limits: AsyncTestClient[Litestar], factory: Factory, db: Database
 ) -> None:
     user = await factory.user()
+    before = await stored_chunks(db)  # other tests' uploads still arriving, if any
     wrong_type = await client.post(
         "/books/import", content=b"{}", headers={**user.auth, "Content-Type": "application/json"}
     )
@@ -155,10 +164,9 @@ async def test_uploads_that_cannot_be_imported_are_refused_up_front(
     too_many = await small_limits.post("/books/import", content=books_csv("x", 4)[0], headers={**user.auth, **CSV})
     assert too_many.status_code == 413 and "more than 4 rows" in too_many.json()["message"]
     too_big = await small_limits.post("/books/import", content=b"t,a,g,y\n" + b"x" * 300, headers={**user.auth, **CSV})
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413 and too_big.json()["message"] == "the upload is larger than 200 bytes"
     assert (await client.post("/books/import", content=b"x", headers=CSV)).status_code == 401
-    leftovers = [p for p in settings.import_dir.glob(".*.part")]
-    assert leftovers == []  # a refused upload leaves no file behind
+    assert await stored_chunks(db) == before  # a refused upload leaves nothing behind
 
 
 async def test_a_worker_killed_mid_import_is_replaced_and_every_good_row_lands_once(
@@ -217,6 +225,10 @@ async def test_cancelling_a_running_import_stops_it(
     assert await books_titled(db, tag) == at_cancel
 
 
+async def finished_job(client: AsyncTestClient[Litestar], user: AUser, job_id: str) -> dict[str, Any]:
+    return await eventually(lambda: finished(client, user, job_id))
+
+
 async def _progressed(client: AsyncTestClient[Litestar], user: AUser, job_id: str) -> bool:
     return (await job_of(client, user, job_id))["progress_done"] > 0
 
@@ -225,3 +237,91 @@ async def _stopped(worker: WorkerProcess) -> bool:
     """Aborted through arq, or stopped at its next checkpoint."""
     output = worker.output()
     return "interrupted" in output or "cancelled or taken over" in output
+
+
+async def test_an_over_long_cell_is_a_rejected_row_and_the_import_goes_on(
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    user = await factory.user()
+    tag = "long-" + secrets.token_hex(3)
+    csv_body = (
+        "title,author,genre,year\n"
+        f"{tag}-1,A,Novel,2001\n"
+        f"{tag}-2,{'x' * 200_000},Novel,2002\n"  # line 3: past csv's field limit
+        f"{tag}-3,{'y' * 1000},Novel,2003\n"  # line 4: within it, but no author is that long
+        f"{tag}-4,A,Novel,2004\n"
+    ).encode()
+    jsonl_body = b"\n".join(
+        [
+            msgspec.json.encode({"title": f"{tag}-j1", "author": "A", "genre": "x", "year": 1}),
+            msgspec.json.encode({"title": "z" * 200_000, "author": "A", "genre": "x", "year": 2}),  # line 2
+            msgspec.json.encode({"title": f"{tag}-j3", "author": "A", "genre": "x", "year": 3}),
+        ]
+    )
+    ids = [
+        (await client.post("/books/import", content=body, headers={**user.auth, **kind})).json()["data"]["id"]
+        for body, kind in ((csv_body, CSV), (jsonl_body, JSONL))
+    ]
+    with workers(worker_env, tmp_path):
+        done = [await eventually(lambda job_id=job_id: finished(client, user, job_id)) for job_id in ids]
+    assert [job["status"] for job in done] == ["succeeded", "succeeded"], done
+    csv_reasons = {r["line"]: r["reason"] for r in done[0]["result"]["rejections"]}
+    assert csv_reasons == {3: "a cell is longer than 65536 characters", 4: csv_reasons[4]}
+    assert csv_reasons[4].startswith("author:")
+    assert [(r["line"], r["reason"]) for r in done[1]["result"]["rejections"]] == [
+        (2, "the line is longer than 65536 bytes")
+    ]
+    assert await books_titled(db, tag) == (4, 4)  # -1, -4, -j1, -j3
+
+
+async def test_an_exported_file_imports_back_with_the_same_text_round_after_round(
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Exports put one ' before a formula-like cell; the importer takes exactly that one off."""
+    user = await factory.user()
+    tag = "rt-" + secrets.token_hex(3)
+    titles = [f'=HYPERLINK("http://x.example","{tag}")', f"'=already quoted {tag}", f"+{tag}", f"plain {tag}"]
+    for title in titles:
+        await factory.book(title=title, author="@someone", genre="-x")
+    with workers(worker_env, tmp_path):
+        for _ in range(2):  # export, import the file; twice
+            export_id = (await client.post("/exports", json={"resource": "books"}, headers=user.auth)).json()["data"][
+                "id"
+            ]
+            await finished_job(client, user, export_id)
+            exported = (await client.get(f"/exports/{export_id}/download", headers=user.auth)).content
+            mine = [line for line in exported.decode().splitlines() if tag in line]
+            lines = [exported.decode().splitlines()[0], *mine[: len(titles)]]  # this round's source rows
+            imported = await client.post(
+                "/books/import", content="\n".join(lines).encode(), headers={**user.auth, **CSV}
+            )
+            done = await finished_job(client, user, imported.json()["data"]["id"])
+            assert done["result"]["rejected"] == 0, done
+    async with db.sessions() as session:
+        stored = (
+            await session.execute(select(Book.title, Book.author, Book.genre).where(Book.title.contains(tag)))
+        ).all()
+    assert sorted(stored) == sorted((t, "@someone", "-x") for t in titles * 3)  # the originals and two imports
+
+
+async def test_a_failed_import_leaves_no_file(
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    user = await factory.user()
+    response = await client.post("/books/import", content=b"name,writer\nx,y\n", headers={**user.auth, **CSV})
+    job_id = response.json()["data"]["id"]
+    assert await job_files.size(db.engine, job_id) is not None  # the whole file is there before the job runs
+    with workers(worker_env, tmp_path):
+        done = await eventually(lambda: finished(client, user, job_id))
+    assert done["status"] == "failed"
+    assert await job_files.size(db.engine, job_id) is None
+
+
+async def test_a_cancelled_import_leaves_no_file(
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database
+) -> None:
+    user = await factory.user()
+    response = await client.post("/books/import", content=books_csv("c", 10)[0], headers={**user.auth, **CSV})
+    job_id = response.json()["data"]["id"]
+    assert (await client.post(f"/jobs/{job_id}/cancel", headers=user.auth)).status_code == 200
+    assert await job_files.size(db.engine, job_id) is None

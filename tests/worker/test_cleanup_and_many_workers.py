@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from shared import job_files
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.jobs import JobKind, decode_json, new_job_id
@@ -29,8 +30,7 @@ async def test_three_workers_run_the_cleanup_once_per_schedule_and_it_deletes_wh
     old_blog = await factory.blog(gone_author, deleted_at=long_ago)
     live_blog_of_deleted_author = await factory.blog(kept_author)
     old_book, recent_book = await factory.book(deleted_at=long_ago), await factory.book(deleted_at=lately)
-    old_job, recent_job = new_job_id(), new_job_id()
-    export_file = settings.export_dir / f"{old_job}.csv"
+    old_job, recent_job, abandoned_upload, upload_going_on = (new_job_id() for _ in range(4))
     async with db.sessions.begin() as session:
         for user in (gone_author, kept_author):
             (await session.get_one(User, user.id)).deleted_at = long_ago
@@ -40,8 +40,10 @@ async def test_three_workers_run_the_cleanup_once_per_schedule_and_it_deletes_wh
                     id=job_id, kind="export", params="{}", status="succeeded", created_at=finished, finished_at=finished
                 )
             )
-    export_file.parent.mkdir(parents=True, exist_ok=True)
-    export_file.write_text("id\n")
+    for job_id in (old_job, recent_job):
+        await factory.job_file(job_id, parts=2)
+    await factory.job_file(abandoned_upload, parts=3, written_at=utcnow() - timedelta(hours=1))
+    await factory.job_file(upload_going_on, parts=1)  # no job yet: its upload is still arriving
 
     env = {**worker_env, "CLEANUP_SCHEDULE": "*/2 * * * * *"}
     with workers(env, tmp_path, count=3) as running:
@@ -81,13 +83,19 @@ async def test_three_workers_run_the_cleanup_once_per_schedule_and_it_deletes_wh
     assert executed == len(finished)
     assert sum(1 for log in logs if "job cleanup succeeded" in log) >= 1
     # Its effect happened once: the first run deleted the due rows, the later ones found none.
-    totals = {k: sum(decode_json(r.result)[k] for r in finished) for k in ("blogs", "books", "users", "jobs", "files")}
-    assert totals == {"blogs": 1, "books": 1, "users": 1, "jobs": 1, "files": 1}
+    totals = {k: sum(decode_json(r.result)[k] for r in finished) for k in ("blogs", "books", "users", "jobs", "chunks")}
+    assert totals == {"blogs": 1, "books": 1, "users": 1, "jobs": 1, "chunks": 2}
     assert remaining_books == {recent_book.id}
     assert remaining_blogs == {live_blog_of_deleted_author.id}
     assert remaining_users == {kept_author.id, live_author.id}  # kept: a live blog still names them
     assert remaining_jobs == {recent_job}
-    assert not export_file.exists()
+    # The old job's file went with it; an upload abandoned for longer than JOB_FILE_ABANDON_SECONDS
+    # went too (by the cleanup or the dispatcher's sweep, whichever came first); the others stay.
+    assert await job_files.size(db.engine, old_job) is None
+    assert await job_files.size(db.engine, abandoned_upload) is None
+    assert await job_files.size(db.engine, recent_job) is not None
+    assert await job_files.size(db.engine, upload_going_on) is not None
+    await job_files.delete(db.engine, upload_going_on)  # other tests count the chunks no job owns
 
 
 async def test_three_workers_run_every_job_once_even_when_it_is_delivered_twice(

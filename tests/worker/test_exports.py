@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from shared.settings import Settings
+from shared import job_files
+from shared.db import Database
 from tests.factories import AUser, Factory
 from tests.processes import eventually, workers
 
@@ -44,8 +46,9 @@ async def test_an_export_of_books_downloads_as_csv_for_its_requester_only(
 
     download = await client.get(f"/exports/{job['id']}/download", headers=user.auth)
     assert download.status_code == 200
-    assert download.headers["content-type"].startswith("text/csv")
-    assert "attachment" in download.headers["content-disposition"]
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(r'attachment; filename="books-\d{8}T\d{6}Z\.csv"', download.headers["content-disposition"])
+    assert int(download.headers["content-length"]) == len(download.content) == done["result"]["bytes"]
     rows = list(csv.DictReader(io.StringIO(download.text)))
     assert list(rows[0]) == ["id", "title", "author", "genre", "year", "created_at", "updated_at"]
     by_id = {int(r["id"]): r for r in rows}
@@ -58,7 +61,7 @@ async def test_an_export_of_books_downloads_as_csv_for_its_requester_only(
 
 
 async def test_blogs_export_and_the_errors_of_download(
-    client: AsyncTestClient[Litestar], factory: Factory, settings: Settings, worker_env: dict[str, str], tmp_path: Path
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     user = await factory.user()
     blog = await factory.blog(user, content="line one\nline two, with a comma")
@@ -72,9 +75,26 @@ async def test_blogs_export_and_the_errors_of_download(
     assert rows[blog.id]["content"] == "line one\nline two, with a comma"
     assert rows[blog.id]["user_id"] == str(user.id)
 
-    (settings.export_dir / f"{job_id}.csv").unlink()  # as the cleanup does after the retention
+    await job_files.delete(db.engine, job_id)  # as the cleanup does with the job
     assert (await client.get(f"/exports/{job_id}/download", headers=user.auth)).status_code == 410
     welcome = (await client.get("/jobs", headers=user.auth)).json()["data"]
     not_an_export = next((j["id"] for j in welcome if j["kind"] != "export"), None)
     if not_an_export is not None:
         assert (await client.get(f"/exports/{not_an_export}/download", headers=user.auth)).status_code == 404
+
+
+async def test_formula_cells_are_neutralised_in_the_file_and_stored_unchanged(
+    client: AsyncTestClient[Litestar], factory: Factory, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    user = await factory.user()
+    cells = ['=HYPERLINK("http://x.example","click")', "+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "'=quoted", "a=b"]
+    books = [await factory.book(title=cell) for cell in cells]
+    job_id = (await client.post("/exports", json={"resource": "books"}, headers=user.auth)).json()["data"]["id"]
+    with workers(worker_env, tmp_path):
+        await eventually(lambda: finished(client, user, job_id))
+    download = await client.get(f"/exports/{job_id}/download", headers=user.auth)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(download.text, newline=""))}
+    exported = [rows[book.id]["title"] for book in books]
+    assert exported == [*("'" + cell for cell in cells[:-1]), "a=b"]  # ' before each formula; a=b is no formula
+    for book, cell in zip(books, cells, strict=True):
+        assert (await client.get(f"/books/{book.id}")).json()["data"]["title"] == cell  # what was sent, unchanged

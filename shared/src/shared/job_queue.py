@@ -41,6 +41,10 @@ from shared.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
+# A failed or cancelled import's upload is deleted at once (shared.job_files), so there is
+# nothing left to run again.
+IMPORT_NOT_RETRYABLE = "an import's file is removed when it fails or is cancelled; upload the file again"
+
 REDIS_RETRY_SECONDS = 5.0  # after a failed enqueue, leave new jobs to the dispatcher this long
 
 
@@ -119,6 +123,8 @@ class JobQueue:
                 kind, params, status, requested_by = source
                 if status not in RETRYABLE:
                     raise RetryRefused(f"only a failed or cancelled job can be retried; this one is {status}")
+                if kind == JobKind.IMPORT_BOOKS:
+                    raise RetryRefused(IMPORT_NOT_RETRYABLE)
                 return await self.request(tx, JobKind(kind), params, requested_by=requested_by, retry_of=job_id)
         except DuplicateKey as exc:
             raise RetryRefused("the job has already been retried") from exc

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -170,3 +171,27 @@ class ImportRejection(Base):
     )
     line: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(String(500))
+
+
+# Up to 1 MiB per chunk (shared.job_files.CHUNK_BYTES): MEDIUMBLOB holds 16 MiB.
+Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql")
+
+
+class JobFileChunk(Base):
+    """One part of a job's file (an import's upload, an export's CSV), in order of ``part``.
+
+    The file lives in the database because it is the one durable place every API and
+    worker process reaches (no shared volume). No foreign key to ``jobs``: an upload's
+    chunks are written before its job row, which is only inserted once the file is whole.
+    ``shared.job_files`` is the only module that reads or writes this table.
+    """
+
+    __tablename__ = "job_file_chunks"
+
+    job_id: Mapped[str] = mapped_column(JobId, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(Blob)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (Index("ix_job_file_chunks_created", "created_at"),)

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=2.0, gt=0)  # transient-error backoff: base * 2**(try-1)
     job_retry_max_seconds: float = Field(default=300.0, gt=0)
     job_shutdown_grace_seconds: int = Field(default=25, ge=0)  # SIGTERM: running jobs get this long
-    job_retention_days: float = Field(default=30, gt=0)  # finished job rows (and export files) kept this long
+    job_retention_days: float = Field(default=30, gt=0)  # finished job rows (and their files) kept this long
     worker_max_jobs: int = Field(default=50, ge=1)
     worker_poll_delay_seconds: float = Field(default=0.01, gt=0)
     # Outbox: rows the API could not hand to Redis are sent by the workers' dispatcher.
@@ -97,10 +97,8 @@ class Settings(BaseSettings):
     # Cleanup cron: `[second] minute hour day month weekday`, UTC; nightly at 03:00 by default.
     cleanup_schedule: str = "0 3 * * *"
     retention_days: float = Field(default=30, gt=0)  # soft-deleted rows are hard-deleted after this
-    import_dir: Path = Path("var") / "imports"
     import_max_rows: int = Field(default=1_000_000, ge=1)
     import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
-    export_dir: Path = Path("var") / "exports"
     # Per-user quotas (api.quotas, docs/security.md): imports and exports queued or running
     # at once (429 beyond), bytes uploaded per UTC day, and how long a finished export is
     # the answer to the same export asked again.
@@ -108,6 +106,9 @@ class Settings(BaseSettings):
     quota_active_exports: int = Field(default=2, ge=1)
     quota_upload_bytes_per_day: int = Field(default=1024 * 1024 * 1024, ge=1)
     export_reuse_seconds: float = Field(default=300.0, ge=0)
+    # Job files live in the database (shared.job_files). Chunks no job owns (an upload whose
+    # API process died) are removed once none was added for this long.
+    job_file_abandon_seconds: float = Field(default=600, gt=0)
     # Welcome email: without SMTP_HOST the message is written to the log instead.
     smtp_host: str | None = None
     smtp_port: int = 587

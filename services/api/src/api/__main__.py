@@ -4,6 +4,13 @@ The HTTP protocol is uvicorn's httptools one with the limits of :mod:`api.protoc
 
 ``PORT`` sets the port (8000), ``WEB_CONCURRENCY`` the number of worker processes (1).
 
+On the embedded SQLite database (no ``DATABASE_URL`` or ``DB_HOST``) the database is
+migrated to head first, once, before any worker process starts: the image run alone
+(``docker run``) has no separate migration step, and an unmigrated file would answer
+every request with a 500. A MySQL database is migrated by its own step
+(``python -m shared.migrate``, compose's ``migrate`` service), never by API processes
+racing each other.
+
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
 for up to 20 s, runs the lifespan's shutdown) and the process then exits 0: uvicorn
 re-raises the signal once it is done, which would make it look killed (-15 / 143).
@@ -26,9 +33,11 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from api.protocol import BoundedHttpToolsProtocol
 from shared.logging import configure_logging
+from shared.migrate import upgrade
 from shared.settings import Settings, get_settings
 
 
@@ -60,6 +69,11 @@ def prepare_metrics(settings: Settings, workers: int, host: str) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.database_is_embedded:
+        database = make_url(settings.resolved_database_url).database
+        if database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.resolved_database_url)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a container must listen on all interfaces
     workers = int(os.environ.get("WEB_CONCURRENCY", "1"))

@@ -14,7 +14,10 @@ Every ``DISPATCH_INTERVAL_SECONDS`` it:
   get arq's in-progress marker removed and are enqueued again, so another worker takes
   them over at once instead of after arq's in-progress timeout; ``queued`` rows sent a
   while ago whose arq job no longer exists (Redis restarted without persistence) are
-  sent again.
+  sent again;
+* every ``FILE_SWEEP_EVERY`` rounds, removes job files whose upload was abandoned (no
+  job, no chunk added for ``JOB_FILE_ABANDON_SECONDS``): the API deletes a refused or
+  broken upload itself, so this only finds those of an API process that died mid-upload.
 
 While Redis (or the database) is unreachable it backs off exponentially up to
 ``MAX_BACKOFF_SECONDS`` and logs once per failure streak.
@@ -31,7 +34,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import job_records
+from shared import job_files, job_records
 from shared.db import Database
 from shared.db_errors import DatabaseUnavailable
 from shared.job_queue import JobQueue
@@ -43,6 +46,7 @@ log = logging.getLogger("worker.dispatcher")
 
 BATCH = 500
 SWEEP_EVERY = 5  # rounds
+FILE_SWEEP_EVERY = 60  # rounds: about a minute at the default interval
 LIVENESS_TTL_SECONDS = 15
 TAKEOVER_AFTER_SECONDS = 5  # a claim younger than this may not have its worker's key yet
 LOST_AFTER_SECONDS = 60
@@ -93,6 +97,13 @@ class Dispatcher:
             await self.queue.send(todo)
         return len(todo)
 
+    async def sweep_files(self) -> int:
+        cutoff = utcnow() - timedelta(seconds=self.settings.job_file_abandon_seconds)
+        removed = await job_files.sweep_abandoned(self.db.engine, cutoff)
+        if removed:
+            log.info("removed %d chunk(s) of abandoned uploads", removed)
+        return removed
+
     async def run(self, stop: asyncio.Event) -> None:
         delay = self.settings.dispatch_interval_seconds
         failing = False
@@ -103,6 +114,8 @@ class Dispatcher:
                 sent = await self.send_pending()
                 if rounds % SWEEP_EVERY == 0:
                     await self.recover()
+                if rounds % FILE_SWEEP_EVERY == 0:
+                    await self.sweep_files()
                 rounds += 1
                 if failing:
                     log.info("dispatcher: Redis and the database answer again")

@@ -23,6 +23,9 @@ job to the queue, where arq keeps it for the next worker.
 
 Each claimed attempt is counted and timed (worker.metrics) and, with tracing on, runs in
 a span joined to the request that asked for the job (shared.tracing.job_span).
+
+A job that ends failed or cancelled loses its file (``shared.job_files``) at once: an
+import's upload or a partial export that nothing can use again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 from arq.worker import Retry
 
+from shared import job_files
 from shared.job_records import Claim, End
 from shared.jobs import JobStatus, encode_json
 from shared.logging import job_id_var, request_id_var
@@ -72,6 +76,7 @@ async def _attempt(
         error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
         log.error("job %s failed: %s", kind, error)
         await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+        await job_files.delete_if_unsuccessful(context.db.engine, job_id)
         JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
         return
     job = RunningJob(
@@ -95,7 +100,7 @@ async def _attempt(
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
             JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
-            await _interrupted(recorder, job_id, kind)
+            await _interrupted(recorder, job, kind)
             raise
         except Exception as exc:
             task = asyncio.current_task()
@@ -103,7 +108,7 @@ async def _attempt(
                 # A driver turned the cancellation into its own error (asyncmy raises
                 # InterfaceError "Cancelled during execution"): still an interruption.
                 JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
-                await _interrupted(recorder, job_id, kind)
+                await _interrupted(recorder, job, kind)
                 raise asyncio.CancelledError from exc
             error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
@@ -115,6 +120,7 @@ async def _attempt(
             log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
             JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+            await job_files.delete_if_unsuccessful(context.db.engine, job_id)
             return
         JOBS_FINISHED.labels(kind, Outcome.SUCCEEDED).inc()
         await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
@@ -124,7 +130,8 @@ async def _attempt(
         JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
-async def _interrupted(recorder: JobRecorder, job_id: str, kind: str) -> None:
-    """Back to ``queued`` with the attempt given back; a cancelled row stays cancelled."""
-    await asyncio.shield(recorder.end(End(job_id, JobStatus.QUEUED, give_back_attempt=True)))
+async def _interrupted(recorder: JobRecorder, job: RunningJob, kind: str) -> None:
+    """Back to ``queued`` with the attempt given back; a cancelled row stays cancelled, and its file goes."""
+    await asyncio.shield(recorder.end(End(job.id, JobStatus.QUEUED, give_back_attempt=True)))
+    await asyncio.shield(job_files.delete_if_unsuccessful(job.db.engine, job.id))
     log.info("job %s interrupted (cancelled or shutting down)", kind)

@@ -2,18 +2,21 @@
 
 The body is the file itself (``Content-Type: text/csv`` or ``application/x-ndjson``,
 also ``application/jsonl``), e.g. ``curl --data-binary @books.csv -H 'Content-Type:
-text/csv'``. It is streamed to ``IMPORT_DIR`` chunk by chunk, never held in memory, and
-refused with 413 past ``IMPORT_MAX_BYTES`` or ``IMPORT_MAX_ROWS`` lines (a line is the
-unit here: a CSV cell with a line break counts twice). Rows are validated by the
+text/csv'``. It is streamed into the database in chunks of 1 MiB as it arrives
+(``shared.job_files``; never held whole, and no connection is held while the client is
+slow), and refused with 413 past ``IMPORT_MAX_BYTES`` or ``IMPORT_MAX_ROWS`` lines (a
+line is the unit here: a CSV cell with a line break counts twice). The job row is
+written only once the file is whole; an upload that is refused or broken off leaves
+no chunk behind. Rows are validated by the
 worker, with the same rules as ``POST /books``; the answer is 202 with the job, whose
 result ends with the counts and the line and reason of each rejected row.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-import anyio
 from litestar import Controller, Response, post
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.status_codes import (
@@ -28,6 +31,7 @@ from api.quotas import QUOTA_EXCEEDED
 from api.routes.common import AUTH, UNAVAILABLE, accepted
 from api.schemas import Envelope, JobOut
 from api.state import AppState, AuthedRequest
+from shared import job_files
 from shared.jobs import JobKind, new_job_id
 from shared.settings import Settings
 
@@ -85,25 +89,30 @@ class UploadOperation(Operation):
         )
 
 
-async def _receive(request: AuthedRequest, state: AppState, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
-    """Stream the body to ``target``; 413 (and no file) past either limit."""
-    size = lines = 0
+async def _receive(request: AuthedRequest, state: AppState, job_id: str, max_lines: int) -> int:
+    """Stream the body into the job's file; the number of lines. 413 (and no chunks) past either limit."""
+    max_bytes = state.settings.import_max_bytes
+    writer = job_files.ChunkWriter(state.db.engine, job_id)
+    lines = 0
     try:
-        async with await anyio.open_file(target, "wb") as out:
-            async for chunk in state.quotas.metered(request.user, request.stream()):
-                size += len(chunk)
-                lines += chunk.count(b"\n")
-                if size > max_bytes:
-                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_bytes(max_bytes))
-                if lines > max_lines:
-                    raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_rows(max_lines))
-                await out.write(chunk)
+        async for chunk in state.quotas.metered(request.user, request.stream()):
+            lines += chunk.count(b"\n")
+            if writer.size + len(chunk) > max_bytes:
+                raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_bytes(max_bytes))
+            if lines > max_lines:
+                raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_many_rows(max_lines))
+            await writer.write(chunk)
+        if await writer.close() == 0:
+            raise ApiError(HTTP_400_BAD_REQUEST, EMPTY)
     except BaseException:
-        await target.unlink(missing_ok=True)
+        await _discard(state, job_id)
         raise
-    if size == 0:
-        await target.unlink(missing_ok=True)
-        raise ApiError(HTTP_400_BAD_REQUEST, EMPTY)
+    return lines
+
+
+async def _discard(state: AppState, job_id: str) -> None:
+    """Delete what was stored of a failed upload, even while the request is being cancelled."""
+    await asyncio.shield(job_files.delete(state.db.engine, job_id))
 
 
 class BookImportController(Controller):
@@ -129,23 +138,17 @@ class BookImportController(Controller):
         if fmt is None:
             raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, unsupported(media_type))
         await state.quotas.admit_upload(state.db, request.user)
-        settings = state.settings
         job_id = new_job_id()
-        name = f"{job_id}.{fmt}"
-        directory = anyio.Path(settings.import_dir)
-        await directory.mkdir(parents=True, exist_ok=True)
-        part, upload = directory / f".{name}.part", directory / name
         header = 1 if fmt == "csv" else 0
-        await _receive(request, state, part, settings.import_max_bytes, settings.import_max_rows + header)
-        await part.rename(upload)
+        lines = await _receive(request, state, job_id, state.settings.import_max_rows + header)
         try:
             async with state.db.transaction() as tx:
                 await state.quotas.hold(tx, request.user, JobKind.IMPORT_BOOKS)
                 job = await state.jobs.request(
-                    tx, JobKind.IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
+                    tx, JobKind.IMPORT_BOOKS, {"format": fmt, "lines": lines}, requested_by=request.user, job_id=job_id
                 )
         except BaseException:
-            await upload.unlink(missing_ok=True)
+            await _discard(state, job_id)
             raise
         state.jobs.dispatch(job)
         return accepted("success importing books", job)

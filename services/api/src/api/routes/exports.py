@@ -1,19 +1,21 @@
 """/exports: a CSV of every book or blog, written by the worker, downloaded by the requester.
 
 ``POST /exports {"resource": "books" | "blogs"}`` answers 202 with the job; once it has
-succeeded, ``GET /exports/{job_id}/download`` streams the file (from ``EXPORT_DIR``, a
-volume shared with the worker). Another user's export is a 404, one that has not
-succeeded a 409, and one the cleanup already removed a 410.
+succeeded, ``GET /exports/{job_id}/download`` streams the file from the database
+(``shared.job_files``), chunk by chunk with the next read ahead, each read on a pooled
+connection given back before the chunk is sent, so a slow download holds none.
+Another user's export is a 404, one that has not succeeded a 409, and one whose file
+has been removed a 410.
 """
 
 from __future__ import annotations
 
+from email.utils import format_datetime
 from typing import Literal
 
-import anyio
 from litestar import Controller, Response, get, post
 from litestar.params import JSONBody
-from litestar.response import File
+from litestar.response import Stream
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_410_GONE
 from msgspec import Struct
 
@@ -33,6 +35,7 @@ from api.routes.common import (
 )
 from api.schemas import Envelope, JobOut
 from api.state import AppState, AuthedRequest
+from shared import job_files
 from shared.jobs import JobKind, JobStatus
 
 
@@ -96,21 +99,31 @@ class ExportController(Controller):
     @get(
         "/{job_id:str}/download",
         security=SECURITY,
-        media_type="text/csv",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8"
         operation_id="downloadExport",
         summary="Download an export's file",
         description="The CSV file of one of your exports whose job has succeeded, as an attachment.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **_DOWNLOAD_ERRORS, **UNAVAILABLE},
     )
-    async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> File:
+    async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Stream:
         """The export's CSV file, once its job has succeeded."""
         job = await get_own_job(state, job_id, request.user)
         if job.kind != JobKind.EXPORT:
             raise not_found()
         if job.status != JobStatus.SUCCEEDED:
             raise ApiError(HTTP_409_CONFLICT, not_ready(job.status))
-        path = anyio.Path(state.settings.export_dir) / f"{job.id}.csv"
-        if not await path.exists():
+        size = await job_files.size(state.db.engine, job.id)
+        if size is None:
             raise ApiError(HTTP_410_GONE, GONE)
         name = f"{job.params['resource']}-{job.created_at:%Y%m%dT%H%M%SZ}.csv"
-        return File(path=str(path), filename=name, media_type="text/csv")
+        return Stream(
+            job_files.chunks(state.db.engine, job.id),
+            media_type="text/csv",  # Litestar adds "; charset=utf-8"
+            headers={
+                "Content-Length": str(size),
+                "Content-Disposition": f'attachment; filename="{name}"',
+                # A job's file is written once, when it succeeds: its id names this content.
+                "Last-Modified": format_datetime(job.finished_at or job.created_at, usegmt=True),
+                "ETag": f'"{job.id}"',
+            },
+        )

@@ -41,7 +41,9 @@ from api.routes.common import (
 )
 from api.schemas import Envelope, FieldError, JobOut, Page, PageMeta
 from api.state import AppState, AuthedRequest
+from shared import job_files
 from shared.db import Query
+from shared.job_queue import IMPORT_NOT_RETRYABLE
 from shared.jobs import FINISHED, JobKind, JobStatus, RetryRefused
 from shared.models import Job
 
@@ -62,6 +64,7 @@ NOT_RETRYABLE = error_response(
     "the job is not failed or cancelled, or was retried already",
     not_retryable(JobStatus.SUCCEEDED),
     "the job has already been retried",
+    IMPORT_NOT_RETRYABLE,
 )
 OPERATORS_ONLY = error_response(403, "all=true is for operators", ONLY_OPERATORS)
 
@@ -181,6 +184,7 @@ class JobController(Controller):
         job = await get_visible_job(state, ident, request.user)
         if not cancelled:
             raise ApiError(HTTP_409_CONFLICT, already_finished(job.status))
+        await job_files.delete(state.db.engine, ident)  # an upload or a partial export nothing will read
         return Envelope("success cancelling job", job)
 
     @post(

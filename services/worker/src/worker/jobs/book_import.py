@@ -21,28 +21,42 @@ driver (asyncmy rewrites an ``executemany`` into ``INSERT ... VALUES (...), (...
 and on MySQL the per-row count trigger stands aside for it while the batch adds its
 count to ``row_counts`` in the same transaction (migration 0005).
 
-The upload stays in ``IMPORT_DIR`` until the cleanup removes the job (``JOB_RETENTION_DAYS``):
-deleting it at the end would turn a retry after a crash between the last batch and the
-job's final record into a failure, and it documents what was imported.
+The upload is read from the database (``shared.job_files``), chunk by chunk in order
+with the next chunk read ahead, by a parser in a thread. It stays there after a success
+until the cleanup removes the job (``JOB_RETENTION_DAYS``): deleting it at the end would
+turn a retry after a crash between the last batch and the job's final record into a
+failure. A failed or cancelled import's upload is deleted when the job ends
+(``worker.jobs._runner``), since nothing can use it again.
+
+Round trip with exports: an export writes a text cell that would start a spreadsheet
+formula with one ``'`` in front (``worker.jobs.export``); the importer takes exactly one
+leading ``'`` off a CSV cell that has that shape (quotes, then one of ``= + - @``, tab,
+CR), so importing an exported file gives back the stored text, however many rounds.
+The export's own columns (``id``, ``created_at``, ``updated_at``) are ignored: imported
+books are new books.
+
+An over-long cell (more than ``MAX_CELL`` characters, far beyond any valid field) is a
+rejected row with its line number; reading goes on at the next line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import itertools
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared import job_records
+from shared import job_files, job_records
 from shared.models import Book, ImportRejection, RowCount, utcnow
 from shared.rules import BOOK_FIELDS, BookRecord
 from worker.context import RunningJob
@@ -53,6 +67,14 @@ log = logging.getLogger("worker.jobs.book_import")
 BATCH = 5000
 MAX_INLINE_REJECTIONS = 10_000  # in the job's result; all of them stay in import_rejections
 MAX_REASON = 500
+MAX_CELL = 64 * 1024  # characters; csv's field_size_limit, set for this process below
+IGNORED_COLUMNS = ("id", "created_at", "updated_at")  # an export's columns that an import does not take
+
+# The csv module's limit is process-wide; the worker reads no other CSV.
+csv.field_size_limit(MAX_CELL)
+
+# A cell an export neutralised: one ' added in front of (quotes and) a formula trigger.
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 Record = tuple[int, Any]  # (line number, raw row)
 
@@ -69,37 +91,56 @@ def _reason(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
     return text.replace(" - at `$`", "")[:MAX_REASON]
 
 
-def csv_records(path: Path) -> Iterator[Record]:
+def unquote_formula(cell: str) -> str:
+    """Undo an export's neutralisation: one leading ``'`` off a cell of that shape."""
+    return cell[1:] if _NEUTRALISED.match(cell) else cell
+
+
+def csv_records(f: IO[str]) -> Iterator[Record]:
     """(line, dict) per CSV record after the header; undecodable bytes survive as surrogates."""
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [h.strip().lower() for h in header]
+    unknown = sorted(set(names) - set(BOOK_FIELDS) - set(IGNORED_COLUMNS))
+    missing = [n for n in BOOK_FIELDS if n not in names]
+    if unknown or missing or len(names) != len(set(names)):
+        raise PermanentError(
+            f"the CSV header must name {', '.join(BOOK_FIELDS)} once each; "
+            f"unknown: {unknown or 'none'}, missing: {missing or 'none'}"
+        )
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
             return
-        names = [h.strip().lower() for h in header]
-        unknown = sorted(set(names) - set(BOOK_FIELDS))
-        missing = [n for n in BOOK_FIELDS if n not in names]
-        if unknown or missing or len(names) != len(set(names)):
-            raise PermanentError(
-                f"the CSV header must name {', '.join(BOOK_FIELDS)} once each; "
-                f"unknown: {unknown or 'none'}, missing: {missing or 'none'}"
-            )
+        except csv.Error as exc:
+            line = reader.line_num
+            yield start, f"a cell is longer than {MAX_CELL} characters" if "field limit" in str(exc) else str(exc)
+            continue
         line = reader.line_num
-        for row in reader:
-            start, line = line + 1, reader.line_num
-            if not row:
-                continue
-            if len(row) != len(names):
-                yield start, f"expected {len(names)} fields, found {len(row)}"
-            else:
-                yield start, dict(zip(names, row, strict=True))
+        if not row:
+            continue
+        if len(row) != len(names):
+            yield start, f"expected {len(names)} fields, found {len(row)}"
+        else:
+            yield start, {n: unquote_formula(v) for n, v in zip(names, row, strict=True) if n in BOOK_FIELDS}
 
 
-def jsonl_records(path: Path) -> Iterator[Record]:
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if raw.strip():
-                yield number, raw
+def jsonl_records(f: IO[bytes]) -> Iterator[Record]:
+    """(line, bytes) per non-blank line; a line longer than MAX_CELL bytes is refused unread."""
+    number = 0
+    while raw := f.readline(MAX_CELL + 1):
+        number += 1
+        if len(raw) > MAX_CELL and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
+                raw = f.readline(MAX_CELL)
+            yield number, f"the line is longer than {MAX_CELL} bytes"
+        elif raw.strip():
+            yield number, raw
 
 
 _decode_jsonl = msgspec.json.Decoder(BookRecord)
@@ -161,39 +202,36 @@ async def insert_books(conn: AsyncConnection, rows: list[BookRow]) -> None:
     await conn.execute(update(RowCount).where(RowCount.name == "books").values(n=RowCount.n + len(rows)))
 
 
-def count_lines(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            lines += chunk.count(b"\n")
-    return lines
+def open_upload(raw: io.RawIOBase, fmt: str) -> Iterator[Record]:
+    buffered = io.BufferedReader(raw, buffer_size=job_files.CHUNK_BYTES)
+    if fmt == "jsonl":
+        return jsonl_records(buffered)
+    return csv_records(io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline=""))
 
 
-def upload_path(job: RunningJob, file: str) -> Path:
-    if "/" in file or "\\" in file or file.startswith("."):
-        raise PermanentError(f"not an upload name: {file!r}")
-    return job.settings.import_dir / file
-
-
-async def import_books(job: RunningJob, file: str, format: str) -> dict[str, Any]:
-    path = upload_path(job, file)
-    if not path.exists():
+async def import_books(job: RunningJob, format: str, lines: int | None = None, **_: Any) -> dict[str, Any]:
+    """``lines``: newlines the API counted in the upload (the progress total)."""
+    engine = job.db.engine
+    if await job_files.size(engine, job.id) is None:
         raise PermanentError("the uploaded file is no longer there")
-    reader = csv_records if format == "csv" else jsonl_records
-    records = reader(path)
-    total = await asyncio.to_thread(count_lines, path) - (1 if format == "csv" else 0)
+    raw = job_files.ChunkReader(engine, job.id, asyncio.get_running_loop())
+    records = open_upload(raw, format)
+    total = max((lines or 0) - (1 if format == "csv" else 0), 0)
     done = job.progress_done
-    if done:
-        log.info("resuming import at row %d", done + 1)
-        await asyncio.to_thread(lambda: next(itertools.islice(records, done, done), None))
-    ahead = asyncio.ensure_future(asyncio.to_thread(next_batch, records, format, job.id))
+    ahead: asyncio.Future[Any] | None = None
     try:
+        if done:
+            log.info("resuming import at row %d", done + 1)
+            await asyncio.to_thread(lambda: next(itertools.islice(records, done, done), None))
+        ahead = asyncio.ensure_future(asyncio.to_thread(next_batch, records, format, job.id))
         while (batch := await ahead).consumed:
             ahead = asyncio.ensure_future(asyncio.to_thread(next_batch, records, format, job.id))
             await _commit(job, batch, done, total)
             done += batch.consumed
     finally:
-        await asyncio.gather(ahead, return_exceptions=True)  # the reading thread finishes either way
+        if ahead is not None:
+            await asyncio.gather(ahead, return_exceptions=True)  # the reading thread finishes either way
+        await raw.aclose()
     return await _summary(job, done)
 
 

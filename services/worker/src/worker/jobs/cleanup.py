@@ -5,7 +5,9 @@
   user who still has blogs (the API does not cascade deletes) is kept until those are
   gone too, rather than deleting content its author did not delete.
 * finished jobs (succeeded, failed, cancelled) older than ``JOB_RETENTION_DAYS`` (30),
-  with their import rejections and export files.
+  with their import rejections and their files (``shared.job_files``), in one transaction.
+* files no job owns that took no chunk for ``JOB_FILE_ABANDON_SECONDS`` (an upload whose
+  API process died); the workers' dispatcher sweeps those every few minutes too.
 
 Rows go in chunks of ``CHUNK`` per transaction, so no lock is held for long. It is
 idempotent: a second run finds nothing left to delete. With several workers each
@@ -17,14 +19,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.sql import ColumnElement
 
-from shared import job_records
-from shared.jobs import JobKind
+from shared import job_files, job_records
 from shared.models import Blog, Book, User, utcnow
 from worker.context import RunningJob
 
@@ -44,26 +44,14 @@ async def _purge(job: RunningJob, model: Any, *where: ColumnElement[bool]) -> in
         deleted += len(ids)
 
 
-def job_files(job: RunningJob, job_id: str, kind: str) -> list[Path]:
-    if kind == JobKind.EXPORT:
-        return [job.settings.export_dir / f"{job_id}.csv"]
-    if kind == JobKind.IMPORT_BOOKS:
-        return list(job.settings.import_dir.glob(f"{job_id}.*"))
-    return []
-
-
 async def _purge_jobs(job: RunningJob, cutoff: Any) -> tuple[int, int]:
     rows = files = 0
     while True:
         async with job.db.engine.begin() as conn:
             old = await job_records.delete_finished(conn, cutoff, CHUNK)
+            files += await job_files.delete_for_jobs(conn, [job_id for job_id, _ in old])
         if not old:
             return rows, files
-        for job_id, kind in old:
-            for path in job_files(job, job_id, kind):
-                if path.exists():
-                    path.unlink(missing_ok=True)
-                    files += 1
         rows += len(old)
 
 
@@ -75,6 +63,9 @@ async def cleanup(job: RunningJob) -> dict[str, int]:
         "books": await _purge(job, Book, Book.deleted_at < cutoff),
         "users": await _purge(job, User, User.deleted_at < cutoff, ~exists().where(Blog.user_id == User.id)),
     }
-    counts["jobs"], counts["files"] = await _purge_jobs(job, now - timedelta(days=job.settings.job_retention_days))
+    counts["jobs"], counts["chunks"] = await _purge_jobs(job, now - timedelta(days=job.settings.job_retention_days))
+    counts["abandoned_chunks"] = await job_files.sweep_abandoned(
+        job.db.engine, now - timedelta(seconds=job.settings.job_file_abandon_seconds)
+    )
     log.info("cleanup deleted %s", counts)
     return counts

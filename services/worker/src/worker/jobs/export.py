@@ -1,28 +1,39 @@
-"""export: every live book or blog as a CSV file in EXPORT_DIR, for GET /exports/{id}/download.
+"""export: every live book or blog as a CSV file stored in the database, for GET /exports/{id}/download.
 
-The file is one consistent snapshot (all pages are read in one transaction), written
-to a temporary name and renamed into place, so a download never sees half a file and a
-retried export simply writes it again: idempotent. Times are UTC ISO 8601 with a ``Z``,
-as in the API's JSON. Files are removed with their job by the cleanup.
+The file is one consistent snapshot (all pages are read in one transaction) and is
+written chunk by chunk (``shared.job_files``, each chunk in its own short transaction
+on another connection), so memory stays at about one page and one chunk whatever the
+table's size. The job is marked succeeded only after the last chunk is stored, and the
+download route serves only succeeded exports, so a download never sees half a file. A
+retried export deletes what an earlier attempt stored and writes the file again:
+idempotent. Times are UTC ISO 8601 with a ``Z``, as in the API's JSON. The file goes
+with its job when the cleanup removes it.
+
+Spreadsheet-safe (OWASP "CSV injection"): a text cell that would start a formula, one
+that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, possibly after
+leading ``'``, gets one ``'`` in front. What the API stores and returns is unchanged;
+the importer takes that one ``'`` off again (``worker.jobs.book_import``), so an export
+imported back gives the same text however many rounds it makes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
-import os
+import io
+import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TextIO
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+from shared import job_files
 from shared.models import Blog, Book
 from worker.context import RunningJob
 from worker.failures import PermanentError
 
-PAGE = 5000
+PAGE = 10_000
 
 RESOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "books": (Book, ("id", "title", "author", "genre", "year", "created_at", "updated_at")),
@@ -32,19 +43,30 @@ RESOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
     ),
 }
 
+# Quotes, then a character that makes a spreadsheet read the cell as a formula.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
-def export_path(directory: Path, job_id: str) -> Path:
-    return directory / f"{job_id}.csv"
+
+_RISKY_FIRST = frozenset("=+-@\t\r'")
+
+
+def neutralise(text: str) -> str:
+    """One ``'`` in front of a text cell a spreadsheet would run as a formula."""
+    return "'" + text if text and text[0] in _RISKY_FIRST and _FORMULA.match(text) else text
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, datetime):  # naive UTC, as stored
+        return value.isoformat() + "Z"
     return value
 
 
-def _write(out: TextIO, rows: Sequence[Any]) -> None:
+def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+    out = io.StringIO()
     csv.writer(out).writerows([_cell(v) for v in row] for row in rows)
+    return out.getvalue().encode("utf-8", errors="surrogateescape")
 
 
 async def export(job: RunningJob, resource: str) -> dict[str, Any]:
@@ -52,32 +74,23 @@ async def export(job: RunningJob, resource: str) -> dict[str, Any]:
         raise PermanentError(f"cannot export {resource!r}")
     model, names = RESOURCES[resource]
     columns = [getattr(model, n) for n in names]
-    directory = job.settings.export_dir
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    target = export_path(directory, job.id)
-    part = directory / f".{job.id}.csv.part"
+    engine = job.db.engine
+    await job_files.delete(engine, job.id)  # a retry starts the file again
+    writer = job_files.ChunkWriter(engine, job.id)
+    await writer.write(encode_rows([names]))
     rows = 0
-    out = await asyncio.to_thread(part.open, "w", newline="", encoding="utf-8")
-    try:
-        await asyncio.to_thread(csv.writer(out).writerow, names)
-        async with job.db.engine.connect() as conn, conn.begin():
-            last = 0
-            while True:
-                page = (
-                    await conn.execute(
-                        select(*columns)
-                        .where(model.deleted_at.is_(None), model.id > last)
-                        .order_by(model.id)
-                        .limit(PAGE)
-                    )
-                ).all()
-                if not page:
-                    break
-                await asyncio.to_thread(_write, out, page)
-                rows += len(page)
-                last = page[-1][0]
-    finally:
-        await asyncio.to_thread(out.close)
-    await asyncio.to_thread(os.replace, part, target)
-    size = (await asyncio.to_thread(target.stat)).st_size
+    async with engine.connect() as conn, conn.begin():
+        last = 0
+        while True:
+            page = (
+                await conn.execute(
+                    select(*columns).where(model.deleted_at.is_(None), model.id > last).order_by(model.id).limit(PAGE)
+                )
+            ).all()
+            if not page:
+                break
+            await writer.write(await asyncio.to_thread(encode_rows, page))
+            rows += len(page)
+            last = page[-1][0]
+    size = await writer.close()
     return {"resource": resource, "rows": rows, "bytes": size}
