@@ -28,7 +28,7 @@ migrate: ## upgrade the database (DATABASE_URL, DB_*, or the embedded SQLite) to
 revision: install ## draft a migration from the models: make revision m="what it does" [id=0011]
 	$(RUN) python scripts/revision.py "$(m)" $(if $(id),--id $(id))
 
-test: install ## the whole suite (TEST_DATABASE_URL / TEST_REDIS_URL: real servers; else embedded)
+test: install console-deps ## the whole suite (TEST_DATABASE_URL / TEST_REDIS_URL: real servers; else embedded)
 	$(RUN) pytest
 
 test-fast: install ## the tests that start no process of their own (about a minute)

@@ -59,6 +59,7 @@ def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         yield server
 
 
+@pytest.mark.process
 def test_a_browser_renders_every_operation_under_the_policy_without_the_network(
     served: ApiProcess, tmp_path: pytest.TempPathFactory
 ) -> None:

@@ -29,6 +29,8 @@ from tests.factories import DEFAULT_PASSWORD, unique
 from tests.processes import eventually, workers
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process  # every test here starts a real process
+
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_CONFIG = ROOT / "tools" / "openapi" / "openapi-python-client.yaml"
 PACKAGE = "wadah_client"

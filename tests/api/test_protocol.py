@@ -25,6 +25,8 @@ from api.protocol import BoundedHttpToolsProtocol
 from shared.settings import Settings
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process  # every test here starts a real process
+
 HEAD_LIMIT = 64 * 1024
 TIMEOUT = 0.5  # the server's head and body time limits in this module
 PATIENCE = 15.0  # how long a test waits for an answer that must come; a deadline, not a speed

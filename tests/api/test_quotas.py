@@ -143,6 +143,7 @@ async def test_twenty_identical_exports_at_once_make_one_job(
     assert len({a.json()["data"]["id"] for a in answers}) == 1
 
 
+@pytest.mark.process
 async def test_a_succeeded_export_is_reused_within_the_window_only(
     settings: Settings, factory: Factory, worker_env: dict[str, str], tmp_path: Path
 ) -> None:

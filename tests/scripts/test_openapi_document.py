@@ -7,7 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.api.expect import Client
+
+pytestmark = pytest.mark.process  # every test here starts a real process
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "openapi_document.py"
 
