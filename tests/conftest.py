@@ -30,6 +30,9 @@ from tests.mysql import create_database, drop_database, with_database
 from tests.processes import WorkerProcess
 
 RUN_ID = secrets.token_hex(4)
+# The whole suite registers from one address ("testclient", or 127.0.0.1 for processes);
+# the registration limit has tests of its own with apps and processes of their own.
+SUITE_REGISTRATIONS = 1_000_000
 TEST_SECRET = "test-secret-" + "x" * 32
 WORKER_START_LIMIT_SECONDS = 60  # a deadline for a hung start, not a speed requirement
 
@@ -70,6 +73,7 @@ def settings(database_url: str, redis_url: str) -> Iterator[Settings]:
         redis_url=redis_url,
         redis_namespace=namespace,
         jwt_secret=TEST_SECRET,
+        registration_max_per_address=SUITE_REGISTRATIONS,
         _env_file=None,  # type: ignore[call-arg]
     )
     client = redis.Redis.from_url(redis_url)
@@ -87,6 +91,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "REDIS_NAMESPACE": settings.redis_namespace,
         "JWT_SECRET": settings.jwt_secret,
+        "REGISTRATION_MAX_PER_ADDRESS": str(SUITE_REGISTRATIONS),
         "LOG_LEVEL": "INFO",
     }
 

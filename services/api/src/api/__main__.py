@@ -2,6 +2,11 @@
 
 ``PORT`` sets the port (8000), ``WEB_CONCURRENCY`` the number of worker processes (1).
 
+``X-Forwarded-For`` is read only from ``TRUSTED_PROXIES`` (empty by default: never).
+uvicorn's own default trusts it from loopback, which lets any client on the same host
+choose the address the login throttle counts; wadah turns that off unless told which
+proxies to believe.
+
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
 for up to 20 s, runs the lifespan's shutdown) and the process then exits 0: uvicorn
 re-raises the signal once it is done, which would make it look killed (-15 / 143).
@@ -36,6 +41,8 @@ def main() -> None:
         http="httptools",
         access_log=False,
         server_header=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=20,
     )

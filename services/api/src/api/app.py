@@ -33,10 +33,11 @@ from api.routes.jobs import JobController
 from api.routes.login import login
 from api.routes.users import UserController
 from api.state import AppState
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, RegistrationThrottle
 from shared.db import Database
 from shared.jobs import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.passwords import PasswordWork
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.registration_throttle = RegistrationThrottle(redis, settings)
+        app.state.passwords = PasswordWork(settings.password_hash_workers, settings.password_verify_workers)
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.jobs.drain()
             await db.close()
             await redis.aclose()
+            app.state.passwords.close()
 
     app = Litestar(
         route_handlers=[

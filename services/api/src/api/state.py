@@ -8,9 +8,10 @@ from litestar import Request
 from litestar.datastructures import State
 
 from api.auth import LiveUsers
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, RegistrationThrottle
 from shared.db import Database
 from shared.jobs import JobQueue
+from shared.passwords import PasswordWork
 from shared.settings import Settings
 
 
@@ -22,6 +23,8 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    registration_throttle: RegistrationThrottle
+    passwords: PasswordWork
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.

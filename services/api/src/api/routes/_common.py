@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIType
 from litestar.params import Parameter, QueryParameter
@@ -19,6 +20,9 @@ from shared.models import MAX_ID, Blog, Book, RowCount, User, utcnow
 
 Model = type[User] | type[Book] | type[Blog]
 T = TypeVar("T")
+
+INVALID_CREDENTIALS: Final = "invalid credentials"
+TOO_MANY_FAILURES: Final = "too many failed logins, try again later"
 
 MAX_LIMIT: Final = 100
 MAX_OFFSET: Final = 1_000_000_000
@@ -50,6 +54,12 @@ NOT_FOUND = {404: _error("record not found")}
 FORBIDDEN = {403: _error("the record belongs to another user")}
 CONFLICT = {409: _error("a live user already has this email")}
 UNAVAILABLE = {503: _error("the database is unavailable")}
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The client's address as the server saw it: the TCP peer, or what a trusted proxy said
+    it was (``TRUSTED_PROXIES``, applied by the server before the app sees the request)."""
+    return request.client.host if request.client else "unknown"
 
 
 def update_by_id(model: Model, fields: Iterable[str]) -> Query:

@@ -1,41 +1,57 @@
-"""/users: registration is public; everything else needs a token, and writes are self-only."""
+"""/users: registration is public; everything else needs a token, and writes are self-only.
+
+A user's ``email`` is in their own record only: anyone else sees id, name and times (a
+deliberate difference from the original, which listed every user's address to anyone
+signed in). Changing the email or the password also needs ``current_password``, and a
+new password ends every token issued before it (api.auth).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_409_CONFLICT
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
+    HTTP_409_CONFLICT,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
+from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found, parse_id
+from api.errors import INVALID_BODY, ApiError, forbidden, not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
     CONFLICT,
-    FORBIDDEN,
     NOT_FOUND,
     TOO_LARGE,
+    TOO_MANY_FAILURES,
     UNAVAILABLE,
     Limit,
     Offset,
     PathId,
     Statements,
+    _error,
+    client_address,
     page,
     update_by_id,
     updated_values,
 )
-from api.schemas import Envelope, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
+from api.schemas import Envelope, FieldError, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import DuplicateKey
+from shared.db import DuplicateKey, Query
 from shared.jobs import WELCOME_EMAIL
 from shared.models import User, utcnow
-from shared.passwords import hash_password_async
 
 EMAIL_TAKEN = "email is already registered"
+TOO_MANY_REGISTRATIONS = "too many registrations, try again later"
+WRONG_PASSWORD = "current password is incorrect"  # noqa: S105 - a message, not a password
+NEEDS_CURRENT_PASSWORD = "is required to change the email or the password"  # noqa: S105 - a message
 
 _COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
 
@@ -46,23 +62,62 @@ USERS = Statements(
 )
 
 
-def user_out(row: Sequence[Any]) -> UserOut:
-    return UserOut(row[0], row[1], row[2], utc(row[3]), utc(row[4]))
+SECRETS = Query(select(User.email, User.password).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
+# Every token issued before this statement carries an older version and stops working.
+END_TOKENS = Query(update(User).where(User.id == bindparam("row_id")).values(token_version=User.token_version + 1))
+
+REGISTRATION_LIMITED = {429: _error(TOO_MANY_REGISTRATIONS + " (see Retry-After)")}
+UPDATE_REFUSED = {
+    403: _error("you may only change your own user / current password is incorrect"),
+    429: _error(TOO_MANY_FAILURES + " (current_password; see Retry-After)"),
+}
+DELETE_REFUSED = {403: _error("you may only change your own user")}
 
 
-def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively everywhere (MySQL's collation already does)."""
-    return email.strip().lower()
+def user_out(row: Sequence[Any], viewer: int) -> UserOut:
+    """The record as ``viewer`` may see it: the email only in their own."""
+    out = UserOut(row[0], row[1], utc(row[3]), utc(row[4]))
+    if row[0] == viewer:
+        out.email = row[2]
+    return out
+
+
+async def confirm_password(request: AuthedRequest, state: AppState, user_id: int, current: str | None) -> None:
+    """The signed-in user proves they know the password, as at login and throttled with it.
+
+    A token alone (stolen, or left on a shared machine) must not be enough to lock the
+    owner out by changing their email or password. Each try is counted against the
+    account's email and the client's address before it is checked, exactly like a login.
+    """
+    if current is None:
+        raise ApiError(HTTP_400_BAD_REQUEST, INVALID_BODY, [FieldError("current_password", NEEDS_CURRENT_PASSWORD)])
+    row = await state.db.fetch_one(SECRETS, row_id=user_id)
+    if row is None:
+        raise not_found()
+    email, address = row[0], client_address(request)
+    wait = await state.login_throttle.reserve(email, address)
+    if wait is not None:
+        raise ApiError(HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_FAILURES, headers={"Retry-After": str(wait)})
+    if not await state.passwords.verify(row[1], current):
+        raise ApiError(HTTP_403_FORBIDDEN, WRONG_PASSWORD)
+    await state.login_throttle.succeeded(email, address)
 
 
 class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **TOO_LARGE, **UNAVAILABLE})
-    async def register(self, state: AppState, data: JSONBody[UserCreate]) -> Envelope[UserOut]:
-        email = normalize_email(data.email)
-        password = await hash_password_async(data.password)
+    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **TOO_LARGE, **REGISTRATION_LIMITED, **UNAVAILABLE})
+    async def register(
+        self, request: Request[Any, Any, Any], state: AppState, data: JSONBody[UserCreate]
+    ) -> Envelope[UserOut]:
+        """Counted per client address before the password is hashed, and hashed in a bounded
+        pool (shared.passwords.PasswordWork), so a burst of sign-ups cannot starve logins."""
+        wait = await state.registration_throttle.reserve(client_address(request))
+        if wait is not None:
+            raise ApiError(HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_REGISTRATIONS, headers={"Retry-After": str(wait)})
+        email = data.email  # normalised by the schema (shared.emails)
+        password = await state.passwords.hash(data.password)
         now = utcnow()
         try:
             async with state.db.transaction() as tx:  # the welcome email's job commits with the user
@@ -73,24 +128,28 @@ class UserController(Controller):
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
         state.jobs.dispatch(job)
-        return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
+        return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, utc(now), utc(now), email=email))
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
-    async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
+    async def list_users(
+        self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0
+    ) -> Page[UserOut]:
+        """Every live user; ``email`` only in the caller's own record."""
         rows = await state.db.fetch_all(USERS.page, limit=limit, offset=offset)
-        return page("success getting users", rows, user_out, limit, offset)
+        return page("success getting users", rows, lambda row: user_out(row, request.user), limit, offset)
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
-    async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
+    async def get_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Envelope[UserOut]:
+        """``email`` only when the caller asks for their own record."""
         row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
         if row is None:
             raise not_found()
-        return Envelope("success getting user", user_out(row))
+        return Envelope("success getting user", user_out(row, request.user))
 
     @put(
         "/{user_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **TOO_LARGE, **UNAVAILABLE},
+        responses={**BAD_ID, **AUTH, **UPDATE_REFUSED, **NOT_FOUND, **CONFLICT, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_user(
         self, request: AuthedRequest, state: AppState, user_id: PathId, data: JSONBody[UserUpdate]
@@ -99,26 +158,32 @@ class UserController(Controller):
         if ident != request.user:
             raise forbidden("user")
         sent = changes(data)
-        if "email" in sent:
-            sent["email"] = normalize_email(str(sent["email"]))
-        if "password" in sent:
-            sent["password"] = await hash_password_async(str(sent["password"]))
+        current = sent.pop("current_password", None)
+        new_password = "password" in sent
+        if "email" in sent or new_password:
+            await confirm_password(request, state, ident, None if current is None else str(current))
+        if new_password:
+            sent["password"] = await state.passwords.hash(str(sent["password"]))
         try:
             async with state.db.transaction() as tx:
                 if await tx.fetch_one(USERS.lock, row_id=ident) is None:
                     raise not_found()
                 await tx.execute(update_by_id(User, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
+                if new_password:
+                    await tx.execute(END_TOKENS, row_id=ident)
                 row = await tx.fetch_one(USERS.get, row_id=ident)
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
+        if new_password:
+            state.live_users.forget(ident)  # here the old tokens fail from the next request on
         assert row is not None
-        return Envelope("success updating user", user_out(row))
+        return Envelope("success updating user", user_out(row, ident))
 
     @delete(
         "/{user_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
+        responses={**BAD_ID, **AUTH, **DELETE_REFUSED, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Message:
         ident = parse_id(user_id)
