@@ -51,7 +51,7 @@ def _one_script(part: str) -> bool:
 
 def normalize_email(raw: str) -> str:
     """The one stored and compared form of ``raw``; :class:`InvalidEmail` if it is not one address."""
-    text = unicodedata.normalize("NFKC", raw).strip()
+    text = unicodedata.normalize("NFKC", raw)
     try:
         checked = validate_email(
             text,
@@ -74,10 +74,11 @@ def normalize_email(raw: str) -> str:
 
 
 def email_key(raw: str) -> str:
-    """What to count a login attempt under: the normalised address, or for text that is no
-    address at all (which no account can have) the same NFKC, lower-cased text, so that
-    its spellings still share one counter."""
+    """What a login looks up and counts: the normalised address (spaces around it forgiven,
+    as the original did), or for text that is no address at all (which no account can
+    have) the same NFKC, lower-cased text, so that its spellings still share one counter."""
+    text = unicodedata.normalize("NFKC", raw).strip()
     try:
-        return normalize_email(raw)
+        return normalize_email(text)
     except InvalidEmail:
-        return unicodedata.normalize("NFKC", raw).strip().lower()
+        return text.lower()
