@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.factories import Factory, user_body
+from tests.processes import eventually
 from tests.servers import ApiProcess, serving
 
 TOO_MANY = "too many failed logins, try again later"
@@ -134,3 +135,43 @@ async def test_eighty_concurrent_registrations_from_one_address_do_not_starve_lo
     )
     assert statuses.count(201) == 20 and statuses.count(429) == 60
     assert statistics.median(loaded) <= 5 * idle + 0.25, (idle, loaded)
+
+
+CACHE_SECONDS = 1.0
+
+
+async def refused_on(api: httpx.AsyncClient, token: str) -> bool:
+    response = await api.get("/users", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code in (200, 401), response.text
+    return response.status_code == 401
+
+
+async def seconds_until_refused(api: httpx.AsyncClient, token: str) -> float:
+    started = time.monotonic()
+    await eventually(lambda: refused_on(api, token), limit=30, what="the old token to be refused")
+    return time.monotonic() - started
+
+
+async def test_a_password_change_or_a_delete_ends_old_tokens_in_every_api_process_within_the_cache_bound(
+    worker_env: dict[str, str], tmp_path: Path, factory: Factory
+) -> None:
+    """Two API processes: the change is made on one; the other, which had the user cached, follows within
+    AUTH_USER_CACHE_SECONDS."""
+    changer, deleter = await factory.user(), await factory.user()
+    env = own_env(worker_env, AUTH_USER_CACHE_SECONDS=str(CACHE_SECONDS))
+    with serving(env, tmp_path / "a.log") as a, serving(env, tmp_path / "b.log") as b:
+        async with (
+            httpx.AsyncClient(base_url=a.url, timeout=60) as on_a,
+            httpx.AsyncClient(base_url=b.url, timeout=60) as on_b,
+        ):
+            for user in (changer, deleter):  # both processes now hold both users as live
+                assert not await refused_on(on_a, user.token) and not await refused_on(on_b, user.token)
+            change = {"password": "a-brand-new-one", "current_password": changer.password}
+            changed = await on_a.put(f"/users/{changer.id}", json=change, headers=changer.auth)
+            assert changed.status_code == 200, changed.text
+            deleted = await on_a.delete(f"/users/{deleter.id}", headers=deleter.auth)
+            assert deleted.status_code == 200, deleted.text
+
+            assert await refused_on(on_a, changer.token) and await refused_on(on_a, deleter.token)  # at once here
+            waits = [await seconds_until_refused(on_b, user.token) for user in (changer, deleter)]
+    assert max(waits) <= CACHE_SECONDS + 1.0, waits  # the bound, plus a request's time on a loaded machine
