@@ -110,7 +110,7 @@ async def test_eighty_concurrent_registrations_from_one_address_do_not_starve_lo
 
     A login is timed alone, then again and again while 80 registrations from one address
     are in flight; it must stay within a few times its idle latency (figures in
-    docs/security.md).
+    docs/performance.md).
     """
     user = await factory.user()
     env = own_env(worker_env, REGISTRATION_MAX_PER_ADDRESS="20")
