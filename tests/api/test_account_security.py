@@ -99,12 +99,13 @@ async def test_an_accented_spelling_is_not_a_way_around_a_locked_email(strict: C
 
 
 @pytest.mark.parametrize("change", [{"email": "new-address@example.com"}, {"password": "a-new-password"}])
-async def test_changing_email_or_password_without_current_password_is_400_and_changes_nothing(
+async def test_changing_email_or_password_without_current_password_is_403_and_changes_nothing(
     client: Client, factory: Factory, change: dict[str, str]
 ) -> None:
     user = await factory.user()
     response = await client.put(f"/users/{user.id}", json=change, headers=user.auth)
-    assert bad_fields(response) == {"current_password"}
+    body = error(response, 403, "current password is required to change the email or the password")
+    assert body["errors"] == [{"field": "current_password", "message": "is required"}]
     ok(await client.post("/login", json={"email": user.email, "password": user.password}), 200, "success login")
 
 

@@ -21,6 +21,7 @@ T = TypeVar("T")
 # local@domain.tld with no spaces or control characters. Spelled out rather than ``\s``,
 # which means different things to Python and to the JSON Schema (ECMAScript) readers of
 # the OpenAPI document, so both sides agree on what an email is.
+# The pattern only roughly: the whole rule is shared.emails.normalize_email, checked after.
 _EMAIL_PART = r"[^@\x00-\x20\x7f]+"
 Email = Annotated[
     str,
@@ -28,6 +29,7 @@ Email = Annotated[
         min_length=3,
         max_length=255,
         pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
+        description="one address (RFC 5322 addr-spec, at most 254 characters), normalised: NFKC, lower case, IDNA",
         examples=["ayu@example.com"],
     ),
 ]

@@ -14,7 +14,6 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
     HTTP_409_CONFLICT,
     HTTP_429_TOO_MANY_REQUESTS,
@@ -22,7 +21,7 @@ from litestar.status_codes import (
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import INVALID_BODY, ApiError, forbidden, not_found, parse_id
+from api.errors import ApiError, forbidden, not_found, parse_id
 from api.routes._common import (
     AUTH,
     BAD_ID,
@@ -51,7 +50,7 @@ from shared.models import User, utcnow
 EMAIL_TAKEN = "email is already registered"
 TOO_MANY_REGISTRATIONS = "too many registrations, try again later"
 WRONG_PASSWORD = "current password is incorrect"  # noqa: S105 - a message, not a password
-NEEDS_CURRENT_PASSWORD = "is required to change the email or the password"  # noqa: S105 - a message
+NEEDS_CURRENT_PASSWORD = "current password is required to change the email or the password"  # noqa: S105
 
 _COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
 
@@ -68,7 +67,7 @@ END_TOKENS = Query(update(User).where(User.id == bindparam("row_id")).values(tok
 
 REGISTRATION_LIMITED = {429: _error(TOO_MANY_REGISTRATIONS + " (see Retry-After)")}
 UPDATE_REFUSED = {
-    403: _error("you may only change your own user / current password is incorrect"),
+    403: _error("you may only change your own user / current password is required / is incorrect"),
     429: _error(TOO_MANY_FAILURES + " (current_password; see Retry-After)"),
 }
 DELETE_REFUSED = {403: _error("you may only change your own user")}
@@ -89,8 +88,8 @@ async def confirm_password(request: AuthedRequest, state: AppState, user_id: int
     owner out by changing their email or password. Each try is counted against the
     account's email and the client's address before it is checked, exactly like a login.
     """
-    if current is None:
-        raise ApiError(HTTP_400_BAD_REQUEST, INVALID_BODY, [FieldError("current_password", NEEDS_CURRENT_PASSWORD)])
+    if current is None:  # a 403, not a 400: the body is well-formed, the proof is missing
+        raise ApiError(HTTP_403_FORBIDDEN, NEEDS_CURRENT_PASSWORD, [FieldError("current_password", "is required")])
     row = await state.db.fetch_one(SECRETS, row_id=user_id)
     if row is None:
         raise not_found()
