@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
 
-    # Background jobs (README "Jobs" explains each choice).
+    # Background jobs (docs/jobs.md explains each choice).
     job_max_tries: int = Field(default=5, ge=1)  # attempts before a job ends `failed` with its last error
     job_retry_base_seconds: float = Field(default=2.0, gt=0)  # transient-error backoff: base * 2**(try-1)
     job_retry_max_seconds: float = Field(default=300.0, gt=0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from shared.jobs import redis_client
+from shared.job_queue import redis_client
 from shared.settings import get_settings
 from worker.settings import WorkerSettings
 

@@ -11,15 +11,8 @@ from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
 from api.errors import ApiError
-from api.routes._common import (
-    BAD_ID,
-    INVALID_CREDENTIALS,
-    TOO_LARGE,
-    TOO_MANY_FAILURES,
-    UNAVAILABLE,
-    _error,
-    client_address,
-)
+from api.errors import INVALID_CREDENTIALS, TOO_MANY_FAILURES
+from api.routes.common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error, client_address
 from api.schemas import Credentials, Token
 from api.state import AppState
 from shared.db import Query

@@ -21,8 +21,8 @@ from litestar.status_codes import (
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found, parse_id
-from api.routes._common import (
+from api.errors import ApiError, forbidden, not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
@@ -31,20 +31,23 @@ from api.routes._common import (
     TOO_LARGE,
     TOO_MANY_FAILURES,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
     _error,
     client_address,
-    page,
+    list_page,
+    parse_id,
     update_by_id,
     updated_values,
 )
 from api.schemas import Envelope, FieldError, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import DuplicateKey, Query
-from shared.jobs import WELCOME_EMAIL
+from shared.db import Query
+from shared.db_errors import DuplicateKey
+from shared.jobs import JobKind
 from shared.models import User, utcnow
 
 EMAIL_TAKEN = "email is already registered"
@@ -122,7 +125,7 @@ class UserController(Controller):
             async with state.db.transaction() as tx:  # the welcome email's job commits with the user
                 outcome = await tx.execute(USERS.insert, name=data.name, email=email, password=password, now=now)
                 job = await state.jobs.request(
-                    tx, WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
+                    tx, JobKind.WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
                 )
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
@@ -131,11 +134,13 @@ class UserController(Controller):
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
     async def list_users(
-        self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0
+        self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[UserOut]:
         """Every live user; ``email`` only in the caller's own record."""
-        rows = await state.db.fetch_all(USERS.page, limit=limit, offset=offset)
-        return page("success getting users", rows, lambda row: user_out(row, request.user), limit, offset)
+        viewer = request.user
+        return await list_page(
+            state.db, USERS, "success getting users", lambda row: user_out(row, viewer), limit, offset, cursor
+        )
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Envelope[UserOut]:
