@@ -10,8 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_401_UNAUTHORIZED, HTTP_429_T
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
-from api.errors import ApiError
-from api.errors import INVALID_CREDENTIALS, TOO_MANY_FAILURES
+from api.errors import INVALID_CREDENTIALS, TOO_MANY_FAILURES, ApiError
 from api.routes.common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error, client_address
 from api.schemas import Credentials, Token
 from api.state import AppState

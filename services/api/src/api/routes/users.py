@@ -21,7 +21,7 @@ from litestar.status_codes import (
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found
+from api.errors import TOO_MANY_FAILURES, ApiError, forbidden, not_found
 from api.routes.common import (
     AUTH,
     BAD_ID,
@@ -29,7 +29,6 @@ from api.routes.common import (
     CONFLICT,
     NOT_FOUND,
     TOO_LARGE,
-    TOO_MANY_FAILURES,
     UNAVAILABLE,
     Cursor,
     Limit,
