@@ -83,10 +83,11 @@ def hashed(value: str) -> str:
 class _Budget:
     """Counters in fixed windows, reserved atomically; the shared part of both throttles."""
 
-    __slots__ = ("_redis", "_release", "_reserve")
+    __slots__ = ("_redis", "_release", "_reserve", "_what")
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, what: str) -> None:
         self._redis = redis
+        self._what = what  # named in the warnings: "login throttle unavailable, ..."
         self._reserve = redis.register_script(_RESERVE)
         self._release = redis.register_script(_RELEASE)
 
@@ -95,7 +96,7 @@ class _Budget:
         try:
             wait = await self._reserve(keys=list(limits), args=[window, *limits.values()])
         except (RedisError, OSError) as exc:
-            log.warning("throttle unavailable, not throttling: %s", exc)
+            log.warning("%s throttle unavailable, not throttling: %s", self._what, exc)
             return None
         return int(wait) or None
 
@@ -103,13 +104,13 @@ class _Budget:
         try:
             await self._release(keys=[key])
         except (RedisError, OSError) as exc:
-            log.warning("throttle unavailable, reservation not given back: %s", exc)
+            log.warning("%s throttle unavailable, reservation not given back: %s", self._what, exc)
 
     async def clear(self, key: str) -> None:
         try:
             await self._redis.delete(key)
         except (RedisError, OSError) as exc:
-            log.warning("throttle unavailable, counter not cleared: %s", exc)
+            log.warning("%s throttle unavailable, counter not cleared: %s", self._what, exc)
 
 
 class LoginThrottle:
@@ -118,7 +119,7 @@ class LoginThrottle:
     __slots__ = ("_budget", "_per_address", "_per_email", "_prefix", "_window")
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        self._budget = _Budget(redis)
+        self._budget = _Budget(redis, "login")
         self._prefix = f"{settings.redis_namespace}:login-failures"
         self._per_email = settings.login_max_failures_per_email
         self._per_address = settings.login_max_failures_per_address
@@ -147,7 +148,7 @@ class RegistrationThrottle:
     __slots__ = ("_budget", "_limit", "_prefix", "_window")
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        self._budget = _Budget(redis)
+        self._budget = _Budget(redis, "registration")
         self._prefix = f"{settings.redis_namespace}:registrations"
         self._limit = settings.registration_max_per_address
         self._window = settings.registration_window_seconds
