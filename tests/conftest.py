@@ -93,6 +93,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "JWT_SECRET": settings.jwt_secret,
         "REGISTRATION_MAX_PER_ADDRESS": str(SUITE_REGISTRATIONS),
         "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": "0",  # several workers per test, and other runs on this host
     }
 
 

@@ -105,3 +105,5 @@ class NewJob:
     requested_by: int | None
     request_id: str | None
     created_at: datetime
+    # The W3C trace context of the span that asked (shared.tracing); None with tracing off.
+    traceparent: str | None = None

@@ -15,6 +15,9 @@ import time
 from arq.worker import create_worker
 from redis.exceptions import RedisError
 
+from shared.logging import configure_logging
+from shared.settings import get_settings
+from shared.tracing import shutdown_tracing
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("worker")
@@ -29,6 +32,8 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - uvloop has no Windows build
         pass
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     backoff = 1.0
     while True:
         # A fresh loop per run: whatever a failed run left behind is cancelled with its loop.
@@ -36,6 +41,7 @@ def main() -> None:
         asyncio.set_event_loop(loop)
         try:
             create_worker(WorkerSettings).run()  # type: ignore[arg-type]
+            shutdown_tracing()  # export the spans still buffered
             return  # stopped by a signal
         except (RedisError, OSError) as exc:
             log.warning("worker lost Redis (%s: %s); starting again in %.0fs", type(exc).__name__, exc, backoff)
