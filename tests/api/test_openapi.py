@@ -9,7 +9,7 @@ import pytest
 from tests.api.expect import Client
 
 BEARER = [{"BearerToken": []}]
-# (path, method): the 4xx answers the contract gives that operation.
+# (path, method): the 4xx answers the contract (docs/api.md) gives that operation.
 PROTECTED = {
     ("/users", "get"): {"401"},
     ("/users/{user_id}", "get"): {"400", "401", "404"},
@@ -82,3 +82,15 @@ async def test_schema_ui_answers_html(client: Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<html" in response.text.lower()
+
+
+def test_every_operation_with_a_json_body_documents_the_415(document: dict[str, Any]) -> None:
+    with_json_body = [
+        (path, method, op)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    ]
+    assert {(path, method) for path, method, _ in with_json_body} >= {("/users", "post"), ("/login", "post")}
+    for path, method, op in with_json_body:
+        assert "application/json" in op["responses"].get("415", {}).get("content", {}), (path, method)

@@ -153,6 +153,14 @@ async def test_a_user_sees_their_own_email_and_no_one_elses(client: Client, fact
     assert [(row["id"], row.get("email")) for row in last_two["data"]] == [(user.id, user.email), (other.id, None)]
 
 
+async def test_an_operator_sees_every_users_email(client: Client, factory: Factory) -> None:
+    operator, other = await factory.user(operator=True), await factory.user()
+    theirs = ok(await client.get(f"/users/{other.id}", headers=operator.auth), 200, "success getting user")
+    assert theirs["email"] == other.email
+    last = await page(client, "/users", operator.auth, limit=1, offset=await total(client, "/users", operator.auth) - 1)
+    assert [(row["id"], row["email"]) for row in last["data"]] == [(other.id, other.email)]
+
+
 async def test_get_unknown_user_is_404(client: Client, factory: Factory) -> None:
     user = await factory.user()
     error(await client.get(f"/users/{2**63 - 1}", headers=user.auth), 404, "record not found")
@@ -293,7 +301,7 @@ async def test_deleted_user_vanishes_from_list_and_get(client: Client, factory: 
 
 
 async def test_deleted_user_cannot_be_updated_or_deleted_again(client: Client, factory: Factory) -> None:
-    """The row is gone (404); once tokens die with their user (issue 5) the token itself is refused (401)."""
+    """The row is gone (404), and since a token dies with its user the token itself is refused (401)."""
     user = await factory.user()
     await client.delete(f"/users/{user.id}", headers=user.auth)
     updated = await client.put(f"/users/{user.id}", json={"name": "back"}, headers=user.auth)

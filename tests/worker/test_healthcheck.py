@@ -11,6 +11,8 @@ import pytest
 
 from shared.embedded import free_port
 
+pytestmark = pytest.mark.process
+
 WORKER_START_LIMIT_SECONDS = 60
 
 

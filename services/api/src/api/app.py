@@ -21,13 +21,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
+from api.console import console_router, template_config
+from api.docs_ui import SwaggerUIPlugin
 from api.exception_handlers import exception_handlers
-from api.openapi import StrictStructSchemaPlugin
+from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
+from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
@@ -36,6 +38,7 @@ from api.routes.exports import ExportController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
 from api.routes.login import login
+from api.routes.queue import QueueController
 from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle, RegistrationThrottle
@@ -43,6 +46,7 @@ from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.passwords import PasswordWork
+from shared.queue_health import HealthCache
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing, shutdown_tracing
@@ -86,6 +90,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.login_throttle = LoginThrottle(redis, settings)
         app.state.registration_throttle = RegistrationThrottle(redis, settings)
         app.state.passwords = PasswordWork(settings.password_hash_workers, settings.password_verify_workers)
+        app.state.quotas = Quotas(redis, settings)
+        app.state.health = HealthCache()
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -113,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookImportController,
             ExportController,
             JobController,
+            QueueController,
+            console_router,
             login,
             healthz,
             readyz,
@@ -123,15 +131,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
+        template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), JSONBodyResponsesPlugin()],
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
             description="Users, books and blogs with JWT login; a rebuild of a Go course service.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=[SwaggerUIPlugin()],
             components=Components(
                 security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

@@ -73,21 +73,23 @@ def _verified_claims(secret: str, token: str) -> tuple[int, float, int]:
     return user_id, float(claims["exp"]), version
 
 
-LIVE_USER_VERSION = Query(select(User.token_version).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
+LIVE_USER = Query(
+    select(User.token_version, User.operator).where(User.id == bindparam("row_id"), User.deleted_at.is_(None))
+)
 
 
 class LiveUsers:
-    """The users this process has lately seen live, and their token versions, so that a token
-    costs no query per request.
+    """The users this process has lately seen live, their token versions and roles, so that a
+    token costs no query per request.
 
     A deleted user's token, and a token issued before its user's last password change,
     must stop working, but asking the database on every authenticated request would add
     a query to every hot path. Each process remembers for ``ttl`` seconds
-    (``AUTH_USER_CACHE_SECONDS``) that a user was live and at which version; the process
-    that deletes a user or changes a password forgets it at once, so there the old token
-    fails on the next request. Other API processes (``WEB_CONCURRENCY`` > 1) may accept it
-    for at most ``ttl`` seconds more: that is the staleness bound. 0 asks the database
-    every time.
+    (``AUTH_USER_CACHE_SECONDS``) that a user was live, at which version and whether an
+    operator; the process that deletes a user or changes a password forgets it at once,
+    so there the old token fails on the next request. Other API processes
+    (``WEB_CONCURRENCY`` > 1) may accept it for at most ``ttl`` seconds more: that is the
+    staleness bound, for a revoked operator role too. 0 asks the database every time.
     """
 
     __slots__ = ("_max", "_seen", "_ttl")
@@ -95,15 +97,27 @@ class LiveUsers:
     def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
         self._ttl = ttl
         self._max = max_entries
-        self._seen: dict[int, tuple[float, int]] = {}
+        self._seen: dict[int, tuple[float, int, bool]] = {}
 
     async def version(self, db: Database, user_id: int) -> int | None:
         """The user's current token version, or None once they are deleted (or never were)."""
+        found = await self._lookup(db, user_id)
+        return None if found is None else found[0]
+
+    async def is_live(self, db: Database, user_id: int) -> bool:
+        return await self._lookup(db, user_id) is not None
+
+    async def is_operator(self, db: Database, user_id: int) -> bool:
+        found = await self._lookup(db, user_id)
+        return found is not None and found[1]
+
+    async def _lookup(self, db: Database, user_id: int) -> tuple[int, bool] | None:
+        """None for a user who is gone, else their token version and whether they are an operator."""
         now = time.monotonic()
         seen = self._seen.get(user_id)
         if seen is not None and seen[0] > now:
-            return seen[1]
-        row = await db.fetch_one(LIVE_USER_VERSION, row_id=user_id)
+            return seen[1], seen[2]
+        row = await db.fetch_one(LIVE_USER, row_id=user_id)
         if row is None:
             self._seen.pop(user_id, None)
             return None
@@ -111,9 +125,9 @@ class LiveUsers:
             self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
             if len(self._seen) >= self._max:
                 self._seen.clear()
-        version = int(row[0])
-        self._seen[user_id] = (now + self._ttl, version)
-        return version
+        version, operator = int(row[0]), bool(row[1])
+        self._seen[user_id] = (now + self._ttl, version, operator)
+        return version, operator
 
     def forget(self, user_id: int) -> None:
         """The user is gone or has a new password: their old tokens stop working here on the next request."""

@@ -7,6 +7,13 @@ with one strict msgspec decoder for the handler's ``data`` type makes either a 4
 names the field, and is a single pass instead of two. Litestar's conversion afterwards
 sees an instance of the right type and passes it through.
 
+A JSON body must say so: ``Content-Type: application/json`` (or a ``+json`` type), else
+415. A browser sends ``text/plain``, a form type or no type at all cross-site without
+asking the server first (no CORS preflight); were those read as JSON, any web page a
+user visits could send the API a JSON body in that user's name. Only tokens in the
+Authorization header authenticate here, which a page cannot add, but the rule keeps it
+so if that ever changes, and a client that mislabels its body learns it at once.
+
 JSON has one kind of number, and JSON Schema (so the OpenAPI document) counts ``2005.0``
 as the integer 2005; so does this API. Only when the strict pass fails is the body
 decoded again with integral numbers made integers, and checked as strictly.
@@ -21,7 +28,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.handlers import HTTPRouteHandler
-from litestar.status_codes import HTTP_400_BAD_REQUEST
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from api.errors import INVALID_BODY, ApiError
 from api.schemas import FieldError
@@ -82,6 +89,21 @@ def body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
 _UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters (charset) aside."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """415 unless the request says its body is JSON."""
+    if content_type is None:
+        raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json (no Content-Type was sent)")
+    if not is_json_media_type(content_type):
+        sent = content_type.partition(";")[0].strip()
+        raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send the body as application/json, not {sent!r}")
+
+
 @lru_cache(maxsize=64)
 def _decoder(target: type[msgspec.Struct] | None) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(target if target is not None else Any, strict=True)
@@ -96,6 +118,7 @@ class JSONRequest(Request[Any, Any, Any]):
     """The request class of the whole app; only :meth:`json` differs from Litestar's."""
 
     async def json(self) -> Any:
+        require_json_media_type(self.headers.get("content-type"))
         body = await self.body()
         target = body_type(self.route_handler)
         try:

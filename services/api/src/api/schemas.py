@@ -161,6 +161,7 @@ class JobOut(Struct):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    retry_of: str | None  # the job this one runs again (POST /jobs/{id}/retry)
 
 
 class PageMeta(Struct, omit_defaults=True):

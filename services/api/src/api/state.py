@@ -8,10 +8,12 @@ from litestar import Request
 from litestar.datastructures import State
 
 from api.auth import LiveUsers
+from api.quotas import Quotas
 from api.throttle import LoginThrottle, RegistrationThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
 from shared.passwords import PasswordWork
+from shared.queue_health import HealthCache
 from shared.settings import Settings
 
 
@@ -25,6 +27,8 @@ class AppState(State):
     login_throttle: LoginThrottle
     registration_throttle: RegistrationThrottle
     passwords: PasswordWork
+    quotas: Quotas
+    health: HealthCache
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.

@@ -25,6 +25,7 @@ from litestar.status_codes import (
 
 from api.auth import SECURITY
 from api.errors import ApiError
+from api.quotas import QUOTA_EXCEEDED
 from api.routes.common import AUTH, UNAVAILABLE, accepted
 from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
@@ -35,6 +36,7 @@ _ERRORS = {
     400: ResponseSpec(data_container=ErrorBody, description="the upload is empty"),
     413: ResponseSpec(data_container=ErrorBody, description="more bytes or rows than the import takes"),
     415: ResponseSpec(data_container=ErrorBody, description="not text/csv or application/x-ndjson"),
+    429: QUOTA_EXCEEDED,
 }
 
 
@@ -49,12 +51,12 @@ class UploadOperation(Operation):
         self.request_body = RequestBody(content=dict.fromkeys(FORMATS, text), required=True)
 
 
-async def _receive(request: AuthedRequest, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
+async def _receive(request: AuthedRequest, state: AppState, target: anyio.Path, max_bytes: int, max_lines: int) -> None:
     """Stream the body to ``target``; 413 (and no file) past either limit."""
     size = lines = 0
     try:
         async with await anyio.open_file(target, "wb") as out:
-            async for chunk in request.stream():
+            async for chunk in state.quotas.metered(request.user, request.stream()):
                 size += len(chunk)
                 lines += chunk.count(b"\n")
                 if size > max_bytes:
@@ -89,6 +91,7 @@ class BookImportController(Controller):
             raise ApiError(
                 HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send text/csv or application/x-ndjson, not {media_type!r}"
             )
+        await state.quotas.admit_upload(state.db, request.user)
         settings = state.settings
         job_id = new_job_id()
         name = f"{job_id}.{fmt}"
@@ -96,10 +99,11 @@ class BookImportController(Controller):
         await directory.mkdir(parents=True, exist_ok=True)
         part, upload = directory / f".{name}.part", directory / name
         header = 1 if fmt == "csv" else 0
-        await _receive(request, part, settings.import_max_bytes, settings.import_max_rows + header)
+        await _receive(request, state, part, settings.import_max_bytes, settings.import_max_rows + header)
         await part.rename(upload)
         try:
             async with state.db.transaction() as tx:
+                await state.quotas.hold(tx, request.user, JobKind.IMPORT_BOOKS)
                 job = await state.jobs.request(
                     tx, JobKind.IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
                 )

@@ -263,9 +263,11 @@ JOB_COLUMNS = (
     Job.created_at,
     Job.started_at,
     Job.finished_at,
+    Job.retry_of,
 )
 MINE = Job.requested_by == bindparam("user_id")
 _GET_JOB = Query(select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"), MINE))
+_GET_ANY_JOB = Query(select(*JOB_COLUMNS).where(Job.id == bindparam("job_id")))
 
 
 def _maybe(value: datetime | None) -> datetime | None:
@@ -287,13 +289,26 @@ def job_out(row: Sequence[Any]) -> JobOut:
         utc(row[9]),
         _maybe(row[10]),
         _maybe(row[11]),
+        row[12],
     )
 
 
 def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
     """The answer of every endpoint that starts work: 202, the job, and where to follow it."""
     out = JobOut(
-        job.id, JobKind(job.kind), JobStatus.QUEUED, job.params, 0, 0, None, None, None, utc(job.created_at), None, None
+        job.id,
+        JobKind(job.kind),
+        JobStatus.QUEUED,
+        job.params,
+        0,
+        0,
+        None,
+        None,
+        None,
+        utc(job.created_at),
+        None,
+        None,
+        job.retry_of,
     )
     return Response(Envelope(message, out), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/jobs/{job.id}"})
 
@@ -301,6 +316,16 @@ def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
 async def get_own_job(state: AppState, job_id: str, user_id: int) -> JobOut:
     """The requester's job, or 404 (also for another user's job, so ids cannot be probed)."""
     row = await state.db.fetch_one(_GET_JOB, job_id=parse_job_id(job_id), user_id=user_id)
+    if row is None:
+        raise not_found()
+    return job_out(row)
+
+
+async def get_visible_job(state: AppState, job_id: str, user_id: int) -> JobOut:
+    """The job if ``user_id`` asked for it or is an operator (``python -m shared.admin``), else 404."""
+    if not await state.live_users.is_operator(state.db, user_id):
+        return await get_own_job(state, job_id, user_id)
+    row = await state.db.fetch_one(_GET_ANY_JOB, job_id=parse_job_id(job_id))
     if row is None:
         raise not_found()
     return job_out(row)

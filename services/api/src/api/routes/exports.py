@@ -20,6 +20,7 @@ from msgspec import Struct
 
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
+from api.quotas import QUOTA_EXCEEDED
 from api.routes.common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE, JobId, accepted, get_own_job
 from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
@@ -40,13 +41,27 @@ class ExportController(Controller):
     path = "/exports"
     tags = ["exports", "jobs"]
 
-    @post(security=SECURITY, status_code=202, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    @post(security=SECURITY, status_code=202, responses={**BAD_ID, **AUTH, 429: QUOTA_EXCEEDED, **UNAVAILABLE})
     async def create_export(
         self, request: AuthedRequest, state: AppState, data: JSONBody[ExportRequest]
     ) -> Response[Envelope[JobOut]]:
-        """Export every live book or blog as CSV; follow the job, then download the file."""
+        """Export every live book or blog as CSV; follow the job, then download the file.
+
+        The same export asked again while one is under way, or soon after one succeeded, is
+        answered with that job (``EXPORT_REUSE_SECONDS``).
+        """
+        params = {"resource": data.resource}
         async with state.db.transaction() as tx:
-            job = await state.jobs.request(tx, JobKind.EXPORT, {"resource": data.resource}, requested_by=request.user)
+            same = await state.quotas.same_export(tx, request.user, params)
+            if same is None:
+                job = await state.jobs.request(tx, JobKind.EXPORT, params, requested_by=request.user)
+        if same is not None:  # answered with the export already made or under way
+            found = await get_own_job(state, same, request.user)
+            return Response(
+                Envelope("success exporting " + data.resource, found),
+                status_code=202,
+                headers={"Location": f"/jobs/{same}"},
+            )
         state.jobs.dispatch(job)
         return accepted("success exporting " + data.resource, job)
 

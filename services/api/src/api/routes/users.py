@@ -1,6 +1,7 @@
 """/users: registration is public; everything else needs a token, and writes are self-only.
 
-A user's ``email`` is in their own record only: anyone else sees id, name and times (a
+A user's ``email`` is in their own record only (and in every record for an operator):
+anyone else sees id, name and times (a
 deliberate difference from the original, which listed every user's address to anyone
 signed in). Changing the email or the password also needs ``current_password``, and a
 new password ends every token issued before it (api.auth).
@@ -75,10 +76,10 @@ UPDATE_REFUSED = {
 DELETE_REFUSED = {403: _error("you may only change your own user")}
 
 
-def user_out(row: Sequence[Any], viewer: int) -> UserOut:
-    """The record as ``viewer`` may see it: the email only in their own."""
+def user_out(row: Sequence[Any], viewer: int, operator: bool = False) -> UserOut:
+    """The record as ``viewer`` may see it: the email only in their own, or to an operator."""
     out = UserOut(row[0], row[1], utc(row[3]), utc(row[4]))
-    if row[0] == viewer:
+    if operator or row[0] == viewer:
         out.email = row[2]
     return out
 
@@ -135,19 +136,21 @@ class UserController(Controller):
     async def list_users(
         self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[UserOut]:
-        """Every live user; ``email`` only in the caller's own record."""
+        """Every live user; ``email`` only in the caller's own record (every record for an operator)."""
         viewer = request.user
+        operator = await state.live_users.is_operator(state.db, viewer)
         return await list_page(
-            state.db, USERS, "success getting users", lambda row: user_out(row, viewer), limit, offset, cursor
+            state.db, USERS, "success getting users", lambda row: user_out(row, viewer, operator), limit, offset, cursor
         )
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Envelope[UserOut]:
-        """``email`` only when the caller asks for their own record."""
+        """``email`` only when the caller asks for their own record, or is an operator."""
         row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
         if row is None:
             raise not_found()
-        return Envelope("success getting user", user_out(row, request.user))
+        operator = await state.live_users.is_operator(state.db, request.user)
+        return Envelope("success getting user", user_out(row, request.user, operator))
 
     @put(
         "/{user_id:str}",

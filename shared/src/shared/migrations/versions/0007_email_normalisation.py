@@ -1,7 +1,7 @@
 """users: one stored form per email, compared byte for byte; a token version per user.
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 
 Emails were stored lower-cased and compared under MySQL's default collation, which is
@@ -30,7 +30,7 @@ from alembic import op
 from shared.legacy import LegacyConflict, email_conflicts, normalise_emails
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
