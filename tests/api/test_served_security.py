@@ -20,6 +20,8 @@ from tests.factories import Factory, user_body
 from tests.processes import eventually
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process  # real API processes
+
 TOO_MANY = "too many failed logins, try again later"
 PER_EMAIL, PER_ADDRESS = 5, 50  # the defaults of LOGIN_MAX_FAILURES_PER_EMAIL / _PER_ADDRESS
 

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shared.migrate import alembic_config, upgrade
 from tests.shared.databases import migrate, query_rows, snapshot
 
+pytestmark = pytest.mark.process  # python -m shared.migrate
+
 BEFORE = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0007").down_revision
 assert isinstance(BEFORE, str)
 
