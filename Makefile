@@ -50,6 +50,15 @@ fmt: ## format and auto-fix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+.PHONY: openapi
+OPENAPI_DIR := tools/openapi
+openapi: install ## check the OpenAPI document: Redocly's recommended rules (0 errors) and a strict TypeScript client of it
+	$(RUN) python scripts/openapi_document.py $(OPENAPI_DIR)/generated/openapi.json
+	cd $(OPENAPI_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd $(OPENAPI_DIR) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --no-install redocly lint --config redocly.yaml generated/openapi.json
+	cd $(OPENAPI_DIR) && node generate.mjs generated/openapi.json generated/wadah.ts && npx --no-install tsc -p tsconfig.json
+
 .PHONY: fuzz faults
 fuzz: install ## schemathesis against a running API, longer than the suite's run (FUZZ_MAX_EXAMPLES=200, FUZZ_SEED)
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(RUN) pytest tests/api/test_fuzz.py -q

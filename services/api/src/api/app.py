@@ -24,11 +24,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
-from api.body import JSONRequest
+from api.body import MAX_BODY_BYTES, JSONRequest
 from api.console import console_router, template_config
 from api.docs_ui import SwaggerUIPlugin
 from api.exception_handlers import exception_handlers
-from api.openapi import JSONBodyResponsesPlugin, StrictStructSchemaPlugin
+from api.openapi import CONTACT, LICENSE, TAGS, FinishedJson, JSONBodyResponsesPlugin, StrictStructSchemaPlugin
 from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
@@ -52,12 +52,6 @@ from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("api")
-
-# The largest JSON body any route accepts. The largest valid body is a blog of 100,000
-# characters: 400 KB in UTF-8, 1.2 MB if every character is written as a surrogate-pair
-# escape (``\ud83d\ude80``, as Python's json.dumps does by default). 2 MiB refuses no valid
-# body however it is spelled, and is still nothing to a server.
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
@@ -138,9 +132,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
-            description="Users, books and blogs with JWT login; a rebuild of a Go course service.",
+            description="Users, books and blogs with JWT login, and the background jobs they start "
+            "(imports, exports); a rebuild of a Go course service. Every error answer is JSON with a "
+            "`message` (and `errors[]` naming fields); every answer carries `X-Request-ID`.",
             path="/schema",
-            render_plugins=[SwaggerUIPlugin()],
+            contact=CONTACT,
+            license=LICENSE,
+            tags=TAGS,
+            create_examples=False,
+            render_plugins=[SwaggerUIPlugin(), FinishedJson()],
             components=Components(
                 security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

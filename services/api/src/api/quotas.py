@@ -29,14 +29,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from api.errors import ApiError
-from api.schemas import ErrorBody
+from api.errors import ApiError, error_response
 from shared.db import Database, Query, Runner
 from shared.jobs import ACTIVE, JobKind, JobStatus, encode_json
 from shared.models import Job, User, utcnow
@@ -47,9 +45,25 @@ log = logging.getLogger(__name__)
 # A hint only: when one of the user's jobs ends is not known in advance.
 ACTIVE_RETRY_AFTER_SECONDS: Final = 10
 _METER_STEP: Final = 1024 * 1024
-QUOTA_EXCEEDED: Final = ResponseSpec(
-    data_container=ErrorBody, description="a per-user quota is used up (jobs at once, upload bytes per day)"
-)
+
+
+def too_many_active(limit: int, what: str) -> str:
+    return f"you have {limit} {what} queued or running; wait for one to finish"
+
+
+def daily_upload_used_up(limit: int) -> str:
+    return f"the daily upload quota of {limit} bytes is used up; try again tomorrow (UTC)"
+
+
+# Examples with the default limits (QUOTA_ACTIVE_IMPORTS, QUOTA_UPLOAD_BYTES_PER_DAY...); a deployment may set others.
+_DEFAULTS = Settings.model_fields
+QUOTA_EXCEEDED: Final = error_response(
+    429,
+    "a per-user quota is used up (jobs at once, upload bytes per day)",
+    too_many_active(_DEFAULTS["quota_active_imports"].default, "imports"),
+    too_many_active(_DEFAULTS["quota_active_exports"].default, "exports"),
+    daily_upload_used_up(_DEFAULTS["quota_upload_bytes_per_day"].default),
+)[429]
 
 _ACTIVE = or_(*(Job.status == s.value for s in ACTIVE))  # no IN list: compiled once, binds not expanded
 _MINE = Job.requested_by == bindparam("user_id")
@@ -106,7 +120,7 @@ class Quotas:
             what = "imports" if kind == JobKind.IMPORT_BOOKS else "exports"
             raise ApiError(
                 HTTP_429_TOO_MANY_REQUESTS,
-                f"you have {limit} {what} queued or running; wait for one to finish",
+                too_many_active(limit, what),
                 headers={"Retry-After": str(ACTIVE_RETRY_AFTER_SECONDS)},
             )
 
@@ -140,7 +154,7 @@ class Quotas:
     def _used_up(self, now: datetime) -> ApiError:
         return ApiError(
             HTTP_429_TOO_MANY_REQUESTS,
-            f"the daily upload quota of {self._bytes_per_day} bytes is used up; try again tomorrow (UTC)",
+            daily_upload_used_up(self._bytes_per_day),
             headers={"Retry-After": str(seconds_to_midnight(now))},
         )
 

@@ -12,14 +12,27 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIType
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST
 from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
-from api.errors import INVALID_ID, INVALID_QUERY, ApiError, not_found
+from api.auth import INVALID_JWT, MISSING_JWT
+from api.body import MAX_BODY_BYTES
+from api.errors import (
+    DB_UNAVAILABLE,
+    INVALID_BODY,
+    INVALID_ID,
+    INVALID_QUERY,
+    ApiError,
+    body_too_large,
+    error_response,
+    forbidden,
+    not_found,
+)
+from api.errors import NOT_FOUND as NOT_FOUND_MESSAGE
 from api.schemas import Envelope, ErrorBody, FieldError, JobOut, Page, PageMeta, utc
 from api.state import AppState
 from shared.db import Database, Query
@@ -80,20 +93,23 @@ def parse_job_id(raw: str) -> str:
 JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ErrorBody, description=description, examples=[Example(value={"message": description})]
-    )
+_FIELD_ERRORS = ErrorBody(INVALID_BODY, [FieldError("year", "Expected `int`, got `str`")])
+_QUERY_ERRORS = ErrorBody(INVALID_QUERY, [FieldError("limit", "Expected `int` <= 100")])
+
+BAD_ID = error_response(400, "the id in the path is not a positive 64-bit integer", INVALID_ID)
+BAD_BODY = error_response(400, "the body is not valid JSON or breaks a field's rules", _FIELD_ERRORS)
+BAD_ID_OR_BODY = error_response(400, "a malformed id, or an invalid body", INVALID_ID, _FIELD_ERRORS)
+BAD_QUERY = error_response(
+    400, "limit is not 1-100, offset not 0-1000000000, or the cursor is not one of this list's", _QUERY_ERRORS
+)
+TOO_LARGE = error_response(413, f"the body is larger than {MAX_BODY_BYTES} bytes", body_too_large(MAX_BODY_BYTES))
+AUTH = error_response(401, "no usable bearer token, or its user is gone", MISSING_JWT, INVALID_JWT)
+NOT_FOUND = error_response(404, "no live record with this id", NOT_FOUND_MESSAGE)
+UNAVAILABLE = error_response(503, "the database does not answer; retry after Retry-After seconds", DB_UNAVAILABLE)
 
 
-BAD_ID = {400: _error("provided id was invalid, or an invalid body")}
-BAD_QUERY = {400: _error("invalid request parameters (limit 1-100, offset 0-1000000000)")}
-TOO_LARGE = {413: _error("request body is larger than the limit (2 MiB)")}
-AUTH = {401: _error("missing or malformed jwt / invalid or expired jwt")}
-NOT_FOUND = {404: _error("record not found")}
-FORBIDDEN = {403: _error("the record belongs to another user")}
-CONFLICT = {409: _error("a live user already has this email")}
-UNAVAILABLE = {503: _error("the database is unavailable")}
+def forbidden_response(what: str) -> dict[int, ResponseSpec]:
+    return error_response(403, "the record belongs to another user", forbidden(what).detail)
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:

@@ -14,13 +14,12 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, QueryParameter
-from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_409_CONFLICT
 from sqlalchemy import BindParameter, and_, bindparam, func, or_, select, true
 
 from api.auth import SECURITY
-from api.errors import ApiError, not_found
+from api.errors import INVALID_QUERY, ApiError, error_response, not_found
 from api.routes.common import (
     AUTH,
     BAD_ID,
@@ -40,19 +39,43 @@ from api.routes.common import (
     paging,
     parse_job_id,
 )
-from api.schemas import Envelope, ErrorBody, JobOut, Page, PageMeta
+from api.schemas import Envelope, FieldError, JobOut, Page, PageMeta
 from api.state import AppState, AuthedRequest
 from shared.db import Query
-from shared.jobs import JobKind, JobStatus, RetryRefused
+from shared.jobs import FINISHED, JobKind, JobStatus, RetryRefused
 from shared.models import Job
 
-NOT_CANCELLABLE = {409: ResponseSpec(data_container=ErrorBody, description="the job has already finished")}
-NOT_RETRYABLE = {
-    409: ResponseSpec(
-        data_container=ErrorBody, description="the job is not failed or cancelled, or was retried already"
-    )
-}
-OPERATORS_ONLY = {403: ResponseSpec(data_container=ErrorBody, description="all=true is for operators")}
+ONLY_OPERATORS = "only operators may list every user's jobs"
+
+
+def already_finished(status: str) -> str:
+    return f"the job has already finished ({status})"
+
+
+def not_retryable(status: str) -> str:
+    return f"only a failed or cancelled job can be retried; this one is {status}"
+
+
+NOT_CANCELLABLE = error_response(409, "the job has already finished", *(already_finished(s) for s in FINISHED))
+NOT_RETRYABLE = error_response(
+    409,
+    "the job is not failed or cancelled, or was retried already",
+    not_retryable(JobStatus.SUCCEEDED),
+    "the job has already been retried",
+)
+OPERATORS_ONLY = error_response(403, "all=true is for operators", ONLY_OPERATORS)
+
+
+def refuse_null_filters(request: AuthedRequest, *names: str) -> None:
+    """A filter is one of its values or absent: ``status=null`` is a 400, like ``status=nul``.
+
+    Litestar converts query values leniently, so ``null`` would otherwise mean "no filter",
+    which the document (and so a generated client) cannot say without making every filter
+    nullable.
+    """
+    errors = [FieldError(n, "null is not one of its values") for n in names if request.query_params.get(n) == "null"]
+    if errors:
+        raise ApiError(HTTP_400_BAD_REQUEST, INVALID_QUERY, errors)
 
 
 @lru_cache(maxsize=32)
@@ -93,7 +116,14 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **OPERATORS_ONLY, **UNAVAILABLE})
+    @get(
+        security=SECURITY,
+        operation_id="listJobs",
+        summary="List your jobs",
+        description="The jobs you asked for, newest first, optionally only those in one status or of one kind. "
+        "An operator's `all=true` lists every user's jobs.",
+        responses={**BAD_QUERY, **AUTH, **OPERATORS_ONLY, **UNAVAILABLE},
+    )
     async def list_jobs(
         self,
         request: AuthedRequest,
@@ -106,8 +136,9 @@ class JobController(Controller):
         everyone: Annotated[bool, QueryParameter(name="all", description="every user's jobs (operators only)")] = False,
     ) -> Page[JobOut]:
         """Your jobs (an operator's ``all=true``: everyone's), newest first."""
+        refuse_null_filters(request, "status", "kind")
         if everyone and not await state.live_users.is_operator(state.db, request.user):
-            raise ApiError(HTTP_403_FORBIDDEN, "only operators may list every user's jobs")
+            raise ApiError(HTTP_403_FORBIDDEN, ONLY_OPERATORS)
         after = paging(offset, cursor, datetime, str)
         query = list_query(everyone, status is not None, kind is not None, after is not None)
         filters: dict[str, Any] = {k: v.value for k, v in (("status", status), ("kind", kind)) if v is not None}
@@ -120,7 +151,15 @@ class JobController(Controller):
         next_cursor = encode_cursor(shown[-1][9], shown[-1][0]) if len(listed) > limit else None
         return Page("success getting jobs", [job_out(r) for r in shown], PageMeta(total, limit, offset, next_cursor))
 
-    @get("/{job_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{job_id:str}",
+        security=SECURITY,
+        operation_id="getJob",
+        summary="Get one of your jobs",
+        description="Its status, progress, and once finished its result (shaped by its kind) or error. "
+        "Another user's job is a 404, like one that does not exist.",
+        responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
         """One of your jobs (an operator: any job): its state, progress, and its result or error."""
         return Envelope("success getting job", await get_visible_job(state, job_id, request.user))
@@ -129,6 +168,9 @@ class JobController(Controller):
         "/{job_id:str}/cancel",
         status_code=200,
         security=SECURITY,
+        operation_id="cancelJob",
+        summary="Cancel one of your jobs",
+        description="A queued job never starts; a running one is aborted between batches. A finished one is a 409.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_CANCELLABLE, **UNAVAILABLE},
     )
     async def cancel_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
@@ -138,13 +180,18 @@ class JobController(Controller):
         cancelled = await state.jobs.cancel(ident, None if operator else request.user)
         job = await get_visible_job(state, ident, request.user)
         if not cancelled:
-            raise ApiError(HTTP_409_CONFLICT, f"the job has already finished ({job.status})")
+            raise ApiError(HTTP_409_CONFLICT, already_finished(job.status))
         return Envelope("success cancelling job", job)
 
     @post(
         "/{job_id:str}/retry",
         status_code=202,
         security=SECURITY,
+        operation_id="retryJob",
+        summary="Run a failed or cancelled job again",
+        description="Starts a new job with the same kind and parameters, whose `retry_of` names this one; "
+        "this one keeps its error and attempts. A job is retried once (retry the new one to go again). "
+        "Answers 202 with the new job (`Location` names it); any other status is a 409.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_RETRYABLE, **UNAVAILABLE},
     )
     async def retry_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Response[Envelope[JobOut]]:

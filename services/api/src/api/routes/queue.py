@@ -14,10 +14,12 @@ from litestar.status_codes import HTTP_403_FORBIDDEN
 from msgspec import Struct
 
 from api.auth import SECURITY
-from api.errors import ApiError
-from api.routes.common import AUTH, UNAVAILABLE, _error
+from api.errors import ApiError, error_response
+from api.routes.common import AUTH, UNAVAILABLE
 from api.schemas import Envelope, utc
 from api.state import AppState, AuthedRequest
+
+ONLY_OPERATORS = "only operators may see the queue's health"
 
 
 class QueueHealthOut(Struct):
@@ -33,11 +35,19 @@ class QueueController(Controller):
     path = "/queue"
     tags = ["jobs"]
 
-    @get("/health", security=SECURITY, responses={**AUTH, 403: _error("operators only"), **UNAVAILABLE})
+    @get(
+        "/health",
+        security=SECURITY,
+        operation_id="getQueueHealth",
+        summary="The job queue's health (operators)",
+        description="Jobs by status, the oldest queued job's age, live workers, rows the outbox has not "
+        "dispatched, and jobs finished per minute over the last hour. Operators only: anyone else gets 403.",
+        responses={**AUTH, **error_response(403, "operators only", ONLY_OPERATORS), **UNAVAILABLE},
+    )
     async def queue_health(self, request: AuthedRequest, state: AppState) -> Envelope[QueueHealthOut]:
         """Jobs by status, the oldest queued job's age, live workers, the outbox, jobs finished per minute."""
         if not await state.live_users.is_operator(state.db, request.user):
-            raise ApiError(HTTP_403_FORBIDDEN, "only operators may see the queue's health")
+            raise ApiError(HTTP_403_FORBIDDEN, ONLY_OPERATORS)
         h = await state.health.get(state.db, state.jobs.redis, state.settings)
         return Envelope(
             "success getting queue health",

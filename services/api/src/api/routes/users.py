@@ -22,12 +22,13 @@ from litestar.status_codes import (
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import TOO_MANY_FAILURES, ApiError, forbidden, not_found
+from api.errors import TOO_MANY_FAILURES, ApiError, error_response, forbidden, not_found
 from api.routes.common import (
     AUTH,
+    BAD_BODY,
     BAD_ID,
+    BAD_ID_OR_BODY,
     BAD_QUERY,
-    CONFLICT,
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
@@ -36,8 +37,8 @@ from api.routes.common import (
     Offset,
     PathId,
     Statements,
-    _error,
     client_address,
+    forbidden_response,
     list_page,
     parse_id,
     update_by_id,
@@ -54,6 +55,8 @@ EMAIL_TAKEN = "email is already registered"
 TOO_MANY_REGISTRATIONS = "too many registrations, try again later"
 WRONG_PASSWORD = "current password is incorrect"  # noqa: S105 - a message, not a password
 NEEDS_CURRENT_PASSWORD = "current password is required to change the email or the password"  # noqa: S105
+_EMAIL_TAKEN = error_response(409, "another live user has this email", EMAIL_TAKEN)
+_NOT_YOURS = forbidden_response("user")
 
 _COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
 
@@ -68,12 +71,19 @@ SECRETS = Query(select(User.email, User.password).where(User.id == bindparam("ro
 # Every token issued before this statement carries an older version and stops working.
 END_TOKENS = Query(update(User).where(User.id == bindparam("row_id")).values(token_version=User.token_version + 1))
 
-REGISTRATION_LIMITED = {429: _error(TOO_MANY_REGISTRATIONS + " (see Retry-After)")}
+REGISTRATION_LIMITED = error_response(
+    429, "too many registrations from this address; wait Retry-After seconds", TOO_MANY_REGISTRATIONS
+)
 UPDATE_REFUSED = {
-    403: _error("you may only change your own user / current password is required / is incorrect"),
-    429: _error(TOO_MANY_FAILURES + " (current_password; see Retry-After)"),
+    **error_response(
+        403,
+        "another user's record, or `current_password` missing or wrong",
+        forbidden("user").detail,
+        NEEDS_CURRENT_PASSWORD,
+        WRONG_PASSWORD,
+    ),
+    **error_response(429, "too many wrong current passwords; wait Retry-After seconds", TOO_MANY_FAILURES),
 }
-DELETE_REFUSED = {403: _error("you may only change your own user")}
 
 
 def user_out(row: Sequence[Any], viewer: int, operator: bool = False) -> UserOut:
@@ -109,7 +119,15 @@ class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **TOO_LARGE, **REGISTRATION_LIMITED, **UNAVAILABLE})
+    @post(
+        opt=PUBLIC,
+        operation_id="register",
+        summary="Register a user",
+        description="Creates an account (no token needed) and queues its welcome email. The email must be "
+        "exactly one address; it is stored in one normal form (NFKC, lower case, IDNA domain), so look-alike "
+        "spellings are one account. Registrations from one client address are limited (429).",
+        responses={**BAD_BODY, **_EMAIL_TAKEN, **TOO_LARGE, **REGISTRATION_LIMITED, **UNAVAILABLE},
+    )
     async def register(
         self, request: Request[Any, Any, Any], state: AppState, data: JSONBody[UserCreate]
     ) -> Envelope[UserOut]:
@@ -132,7 +150,13 @@ class UserController(Controller):
         state.jobs.dispatch(job)
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, utc(now), utc(now), email=email))
 
-    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
+    @get(
+        security=SECURITY,
+        operation_id="listUsers",
+        summary="List users",
+        description="A page of live users in id order; `meta.total` counts them all.",
+        responses={**BAD_QUERY, **AUTH, **UNAVAILABLE},
+    )
     async def list_users(
         self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[UserOut]:
@@ -143,7 +167,14 @@ class UserController(Controller):
             state.db, USERS, "success getting users", lambda row: user_out(row, viewer, operator), limit, offset, cursor
         )
 
-    @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{user_id:str}",
+        security=SECURITY,
+        operation_id="getUser",
+        summary="Get a user",
+        description="One live user; a deleted one is a 404. `email` only in your own record (or to an operator).",
+        responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Envelope[UserOut]:
         """``email`` only when the caller asks for their own record, or is an operator."""
         row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
@@ -155,7 +186,11 @@ class UserController(Controller):
     @put(
         "/{user_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **UPDATE_REFUSED, **NOT_FOUND, **CONFLICT, **TOO_LARGE, **UNAVAILABLE},
+        operation_id="updateUser",
+        summary="Update your user",
+        description="Changes only the fields sent; only the token's own user may be changed. Changing `email` or "
+        "`password` needs `current_password`; a new password ends every token issued before it.",
+        responses={**BAD_ID_OR_BODY, **AUTH, **UPDATE_REFUSED, **NOT_FOUND, **_EMAIL_TAKEN, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_user(
         self, request: AuthedRequest, state: AppState, user_id: PathId, data: JSONBody[UserUpdate]
@@ -189,7 +224,10 @@ class UserController(Controller):
         "/{user_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **DELETE_REFUSED, **NOT_FOUND, **UNAVAILABLE},
+        operation_id="deleteUser",
+        summary="Delete your user",
+        description="Soft-deletes the token's own user; its token stops working with the next request.",
+        responses={**BAD_ID, **AUTH, **_NOT_YOURS, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Message:
         ident = parse_id(user_id)
