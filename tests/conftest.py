@@ -29,6 +29,9 @@ from tests.processes import WorkerProcess, fresh_database
 pytest_plugins = ["tests.tiers"]
 
 RUN_ID = secrets.token_hex(4)
+# The whole suite registers from one address ("testclient", or 127.0.0.1 for processes);
+# the registration limit has tests of its own with apps and processes of their own.
+SUITE_REGISTRATIONS = 1_000_000
 TEST_SECRET = "test-secret-" + "x" * 32
 WORKER_START_LIMIT_SECONDS = 60  # a deadline for a hung start, not a speed requirement
 
@@ -62,6 +65,7 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         redis_url=redis_url,
         redis_namespace=namespace,
         jwt_secret=TEST_SECRET,
+        registration_max_per_address=SUITE_REGISTRATIONS,
         import_dir=files / "imports",
         export_dir=files / "exports",
         _env_file=None,  # type: ignore[call-arg]
@@ -81,6 +85,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "REDIS_NAMESPACE": settings.redis_namespace,
         "JWT_SECRET": settings.jwt_secret,
+        "REGISTRATION_MAX_PER_ADDRESS": str(SUITE_REGISTRATIONS),
         "IMPORT_DIR": str(settings.import_dir),
         "EXPORT_DIR": str(settings.export_dir),
         "LOG_LEVEL": "INFO",

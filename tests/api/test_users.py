@@ -16,6 +16,7 @@ from tests.api.expect import Client, error, ids, ok, page, total
 from tests.factories import DEFAULT_PASSWORD, Factory, bearer, user_body
 
 USER_FIELDS = {"id", "name", "email", "created_at", "updated_at"}
+PUBLIC_FIELDS = USER_FIELDS - {"email"}  # what other users see (docs/security.md)
 MISSING_JWT = "missing or malformed jwt"
 INVALID_JWT = "invalid or expired jwt"
 
@@ -97,7 +98,9 @@ async def test_simultaneous_registrations_of_one_email_make_one_user(client: Cli
 async def test_update_to_the_email_of_a_deleted_user_is_allowed(client: Client, factory: Factory) -> None:
     user, gone = await factory.user(), await factory.user()
     ok(await client.delete(f"/users/{gone.id}", headers=gone.auth), 200, "success deleting user")
-    response = await client.put(f"/users/{user.id}", json={"email": gone.email}, headers=user.auth)
+    response = await client.put(
+        f"/users/{user.id}", json={"email": gone.email, "current_password": user.password}, headers=user.auth
+    )
     assert ok(response, 200, "success updating user")["email"] == gone.email
 
 
@@ -111,7 +114,7 @@ async def test_list_users_pages_with_meta_and_no_password(client: Client, factor
         "limit": 20,
         "offset": 0,
     }
-    assert all(set(row) == USER_FIELDS for row in body["data"])
+    assert all(set(row) == (USER_FIELDS if row["id"] == user.id else PUBLIC_FIELDS) for row in body["data"])
     assert_no_password(response)
 
 
@@ -134,9 +137,28 @@ async def test_get_user_returns_the_user_and_no_password(client: Client, factory
     user, other = await factory.user(), await factory.user()
     response = await client.get(f"/users/{other.id}", headers=user.auth)
     data = ok(response, 200, "success getting user")
-    assert set(data) == USER_FIELDS
-    assert (data["id"], data["name"], data["email"]) == (other.id, other.name, other.email)
+    assert set(data) == PUBLIC_FIELDS
+    assert (data["id"], data["name"]) == (other.id, other.name)
     assert_no_password(response)
+
+
+async def test_a_user_sees_their_own_email_and_no_one_elses(client: Client, factory: Factory) -> None:
+    """A deliberate difference from the original, which showed every address to anyone signed in."""
+    user, other = await factory.user(), await factory.user()
+    own = ok(await client.get(f"/users/{user.id}", headers=user.auth), 200, "success getting user")
+    assert own["email"] == user.email
+    theirs = await client.get(f"/users/{other.id}", headers=user.auth)
+    assert other.email not in theirs.text
+    last_two = await page(client, "/users", user.auth, limit=2, offset=await total(client, "/users", user.auth) - 2)
+    assert [(row["id"], row.get("email")) for row in last_two["data"]] == [(user.id, user.email), (other.id, None)]
+
+
+async def test_an_operator_sees_every_users_email(client: Client, factory: Factory) -> None:
+    operator, other = await factory.user(operator=True), await factory.user()
+    theirs = ok(await client.get(f"/users/{other.id}", headers=operator.auth), 200, "success getting user")
+    assert theirs["email"] == other.email
+    last = await page(client, "/users", operator.auth, limit=1, offset=await total(client, "/users", operator.auth) - 1)
+    assert [(row["id"], row["email"]) for row in last["data"]] == [(other.id, other.email)]
 
 
 async def test_get_unknown_user_is_404(client: Client, factory: Factory) -> None:
@@ -202,7 +224,11 @@ async def test_update_name_only_keeps_the_password(client: Client, factory: Fact
 
 async def test_update_password_lets_the_new_one_in_and_keeps_the_old_one_out(client: Client, factory: Factory) -> None:
     user = await factory.user()
-    response = await client.put(f"/users/{user.id}", json={"password": "a-brand-new-secret"}, headers=user.auth)
+    response = await client.put(
+        f"/users/{user.id}",
+        json={"password": "a-brand-new-secret", "current_password": user.password},
+        headers=user.auth,
+    )
     ok(response, 200, "success updating user")
     assert "a-brand-new-secret" not in response.text
     ok(await login(client, user.email, "a-brand-new-secret"), 200, "success login")
@@ -211,14 +237,19 @@ async def test_update_password_lets_the_new_one_in_and_keeps_the_old_one_out(cli
 
 async def test_update_email_stores_it_in_lower_case(client: Client, factory: Factory) -> None:
     user = await factory.user()
-    response = await client.put(f"/users/{user.id}", json={"email": "Fajar.New@Example.com"}, headers=user.auth)
+    response = await client.put(
+        f"/users/{user.id}",
+        json={"email": "Fajar.New@Example.com", "current_password": user.password},
+        headers=user.auth,
+    )
     assert ok(response, 200, "success updating user")["email"] == "fajar.new@example.com"
     ok(await login(client, "fajar.new@example.com", user.password), 200, "success login")
 
 
 async def test_update_email_to_another_live_users_is_409(client: Client, factory: Factory) -> None:
     user, other = await factory.user(), await factory.user()
-    error(await client.put(f"/users/{user.id}", json={"email": other.email.upper()}, headers=user.auth), 409)
+    change = {"email": other.email.upper(), "current_password": user.password}
+    error(await client.put(f"/users/{user.id}", json=change, headers=user.auth), 409)
     assert ok(await client.get(f"/users/{user.id}", headers=user.auth), 200, "success getting user")["email"] == (
         user.email
     )
@@ -227,7 +258,9 @@ async def test_update_email_to_another_live_users_is_409(client: Client, factory
 async def test_update_email_to_ones_own_is_fine(client: Client, factory: Factory) -> None:
     user = await factory.user()
     ok(
-        await client.put(f"/users/{user.id}", json={"email": user.email}, headers=user.auth),
+        await client.put(
+            f"/users/{user.id}", json={"email": user.email, "current_password": user.password}, headers=user.auth
+        ),
         200,
         "success updating user",
     )

@@ -138,7 +138,7 @@ async def test_the_api_serves_the_adopted_rows(
     assert blogs["meta"]["total"] == len(BLOGS)
     assert (await legacy_client.get("/blogs/2")).json()["data"]["title"] == "ORM dan MVC"
 
-    wira = await legacy_client.get("/users/2", headers=_auth(legacy_settings, 1))
+    wira = await legacy_client.get("/users/2", headers=_auth(legacy_settings, 2))  # own record: with the email
     assert wira.status_code == 200
     assert {k: wira.json()["data"][k] for k in ("id", "name", "email")} == {
         "id": 2,

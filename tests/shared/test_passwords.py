@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import bcrypt
 from argon2 import PasswordHasher, extract_parameters
 from argon2 import Type as Argon2Type
@@ -49,3 +51,17 @@ def test_an_unknown_user_fails_after_one_argon2_verification() -> None:
 def test_a_stored_value_that_is_no_hash_at_all_fails_quietly() -> None:
     for stored in ("", "plain text password", "$argon2id$garbage", "$2a$garbage"):
         assert passwords.verify(stored, "plain text password") is False
+
+
+async def test_a_check_is_not_queued_behind_new_hashes() -> None:
+    """Sign-ups hash in their own bounded pool, so a login's check runs beside them, not after them all."""
+    work = passwords.PasswordWork(hash_workers=1, verify_workers=1)
+    stored = passwords.hash_password("s3cret pass")
+    try:
+        hashes = [asyncio.ensure_future(work.hash(f"new password {i}")) for i in range(6)]
+        assert await work.verify(stored, "s3cret pass")
+        still_queued = sum(not h.done() for h in hashes)
+        await asyncio.gather(*hashes)
+    finally:
+        work.close()
+    assert still_queued >= 3, still_queued  # one hash at a time: most were still waiting

@@ -29,6 +29,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 Id = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql").with_variant(Integer(), "sqlite")
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+# Emails are stored normalised (shared.emails) and compared byte for byte: MySQL's default
+# collation would call `exámple` and `example` one address, and the unique index, the
+# login lookup and the login throttle must agree on what one address is. SQLite compares
+# bytes already.
+EmailText = String(255).with_variant(mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), "mysql")
 
 MAX_ID = 2**63 - 1  # what every driver and the API agree an id can be
 
@@ -55,8 +60,11 @@ class User(TimestampMixin, Base):
     __tablename__ = "users"
 
     name: Mapped[str] = mapped_column(String(255))
-    email: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(EmailText)
     password: Mapped[str] = mapped_column(String(255))
+    # Goes up with every password change; a token carries the value it was issued with, so
+    # a change ends every token issued before it (api.auth.LiveUsers says how soon).
+    token_version: Mapped[int] = mapped_column(Integer, server_default="0")
     # 1 while the row is live, NULL once soft-deleted: the unique index below then allows
     # one live user per email and any number of deleted ones (MySQL has no partial index).
     # 1 for an operator (sees and steers every user's jobs); set only by ``python -m shared.admin``.

@@ -4,14 +4,15 @@ The original service stored bcrypt (``$2a$``) hashes and, in one early version, 
 text. ``verify`` accepts argon2id and bcrypt; ``needs_upgrade`` tells the caller to
 replace anything that is not a current argon2id hash right after a successful login,
 so legacy hashes disappear as their owners come back. Hashing is CPU-heavy (tens of
-milliseconds by design); the async helpers run it in a thread (argon2 and bcrypt release
-the GIL) so one login never stalls every other request.
+milliseconds and 64 MiB each, by design); :class:`PasswordWork` runs it in threads
+(argon2 and bcrypt release the GIL) so one login never stalls every other request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 from argon2 import PasswordHasher
@@ -58,9 +59,34 @@ def needs_upgrade(stored: str) -> bool:
     return is_bcrypt(stored) or _hasher.check_needs_rehash(stored)
 
 
-async def hash_password_async(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
+class PasswordWork:
+    """argon2 off the event loop, in two bounded pools: one for new hashes, one for logins.
 
+    Every hash costs a core for a while and 64 MiB. Run in the event loop's shared thread
+    pool, a burst of registrations queues its hashes ahead of every login's check, and a
+    login waits for all of them. Here new passwords (registration, a password change) are
+    hashed by ``hash_workers`` threads and wait in their own queue, while checks (login,
+    the current password, a login's rehash) have ``verify_workers`` threads of their own:
+    a registration burst uses at most ``hash_workers`` cores, and logins go on beside it.
+    """
 
-async def verify_async(stored: str | None, password: str) -> bool:
-    return await asyncio.to_thread(verify, stored, password)
+    __slots__ = ("_hashing", "_verifying")
+
+    def __init__(self, hash_workers: int, verify_workers: int) -> None:
+        self._hashing = ThreadPoolExecutor(hash_workers, thread_name_prefix="argon2-hash")
+        self._verifying = ThreadPoolExecutor(verify_workers, thread_name_prefix="argon2-verify")
+
+    async def hash(self, password: str) -> str:
+        """A new password's hash, for registration and a password change."""
+        return await asyncio.get_running_loop().run_in_executor(self._hashing, hash_password, password)
+
+    async def rehash(self, password: str) -> str:
+        """A login's upgrade of a legacy hash: part of a login, so with the logins' threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._verifying, hash_password, password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self._verifying, verify, stored, password)
+
+    def close(self) -> None:
+        self._hashing.shutdown(wait=False, cancel_futures=True)
+        self._verifying.shutdown(wait=False, cancel_futures=True)

@@ -47,14 +47,28 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_hours: float = Field(default=24, gt=0)
-    # A deleted user's token stops working at once in the process that deleted the user,
-    # and within this many seconds in every other API process (docs/security.md).
+    # A deleted user's token, or one issued before a password change, stops working at once
+    # in the process that made the change, and within this many seconds in every other API
+    # process (docs/security.md).
     auth_user_cache_seconds: float = Field(default=2.0, ge=0)
-    # Login throttling (Redis): this many failures for one email, or from one client
-    # address, within the window answer 429 until the window ends. Fails open without Redis.
+    # Login throttling (Redis): this many attempts for one email, or failed ones from one
+    # client address, within the window answer 429 until the window ends. Each attempt is
+    # reserved before its password is checked. Fails open without Redis.
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # New accounts from one client address per window; more answer 429 (api.throttle).
+    registration_max_per_address: int = Field(default=20, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
+    # argon2 threads per API process: new passwords (registration, password change) are
+    # hashed by at most this many at once, checks (login) have their own threads, so a
+    # burst of registrations queues behind the first instead of starving logins.
+    password_hash_workers: int = Field(default=1, ge=1)
+    password_verify_workers: int = Field(default=4, ge=1)
+    # Proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDR
+    # networks, e.g. `10.0.0.5,172.18.0.0/16`). Empty: the header is ignored, and the
+    # client is the TCP peer, so no client can pick the address its throttle counts.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Browser origins allowed to call the API cross-origin, comma-separated
     # (`https://app.example.com,https://admin.example.com`); empty: none.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -137,11 +151,11 @@ class Settings(BaseSettings):
     def queue_name(self) -> str:
         return f"{self.redis_namespace}:queue"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @model_validator(mode="after")

@@ -11,6 +11,11 @@ every request with a 500. A MySQL database is migrated by its own step
 (``python -m shared.migrate``, compose's ``migrate`` service), never by API processes
 racing each other.
 
+``X-Forwarded-For`` is read only from ``TRUSTED_PROXIES`` (empty by default: never).
+uvicorn's own default trusts it from loopback, which lets any client on the same host
+choose the address the login throttle counts; wadah turns that off unless told which
+proxies to believe.
+
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
 for up to 20 s, runs the lifespan's shutdown) and the process then exits 0: uvicorn
 re-raises the signal once it is done, which would make it look killed (-15 / 143).
@@ -90,6 +95,8 @@ def main() -> None:
         access_log=False,
         log_config=None,  # uvicorn's lines go through shared.logging's format (LOG_FORMAT) too
         server_header=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=20,
     )

@@ -41,10 +41,11 @@ from api.routes.login import login
 from api.routes.queue import QueueController
 from api.routes.users import UserController
 from api.state import AppState
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, RegistrationThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.passwords import PasswordWork
 from shared.queue_health import HealthCache
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.registration_throttle = RegistrationThrottle(redis, settings)
+        app.state.passwords = PasswordWork(settings.password_hash_workers, settings.password_verify_workers)
         app.state.quotas = Quotas(redis, settings)
         app.state.health = HealthCache()
         try:
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.jobs.drain()
             await db.close()
             await redis.aclose()
+            app.state.passwords.close()
             shutdown_tracing()
             if settings.metrics_enabled:
                 from api.metrics import process_exited

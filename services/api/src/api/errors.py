@@ -22,6 +22,8 @@ INVALID_ID = "provided id was invalid"
 NOT_FOUND = "record not found"
 INVALID_BODY = "request body is invalid"
 INVALID_QUERY = "invalid request parameters"
+INVALID_CREDENTIALS = "invalid credentials"
+TOO_MANY_FAILURES = "too many failed logins, try again later"
 DB_UNAVAILABLE = "the database is unavailable, try again shortly"
 
 

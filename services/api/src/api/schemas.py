@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from shared.emails import InvalidEmail, normalize_email
 from shared.jobs import JobKind, JobStatus
 from shared.rules import Genre, Text255, Year  # the rules the book import applies too
 
@@ -21,6 +22,7 @@ T = TypeVar("T")
 # local@domain.tld with no spaces or control characters. Spelled out rather than ``\s``,
 # which means different things to Python and to the JSON Schema (ECMAScript) readers of
 # the OpenAPI document, so both sides agree on what an email is.
+# The pattern only roughly: the whole rule is shared.emails.normalize_email, checked after.
 _EMAIL_PART = r"[^@\x00-\x20\x7f]+"
 Email = Annotated[
     str,
@@ -28,10 +30,10 @@ Email = Annotated[
         min_length=3,
         max_length=255,
         pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
+        description="one address (RFC 5322 addr-spec, at most 254 characters), normalised: NFKC, lower case, IDNA",
         examples=["ayu@example.com"],
     ),
 ]
-MAX_EMAIL = 255
 Password = Annotated[str, Meta(min_length=8, max_length=256)]
 BlogContent = Annotated[str, Meta(min_length=1, max_length=100_000)]
 
@@ -40,18 +42,18 @@ class Input(Struct, forbid_unknown_fields=True):
     """Request bodies reject fields they do not know, so a typo is an error, not a no-op."""
 
 
-def _check_email(email: str | UnsetType) -> None:
-    """What the pattern cannot say the same way to Python and to JSON Schema.
+def _normalised(email: str | UnsetType) -> str | UnsetType:
+    """The one stored form of the address (:mod:`shared.emails`), or a 400 naming ``email``.
 
-    Python's ``$`` also matches before a final newline (ECMAScript's does not), and emails
-    are stored lower-cased, which makes a few letters longer ("İ" becomes two).
+    The pattern above is what the OpenAPI document can say; this is the whole rule, and
+    it is what the database compares, so two spellings of one address are one account.
     """
     if not isinstance(email, str):
-        return
-    if email.endswith("\n"):
-        raise ValueError("email must not end with a newline")
-    if len(email.lower()) > MAX_EMAIL:
-        raise ValueError(f"email is longer than {MAX_EMAIL} characters once lower-cased")
+        return email
+    try:
+        return normalize_email(email)
+    except InvalidEmail as exc:
+        raise ValueError(f"email is not one valid address: {exc}") from None
 
 
 class UserCreate(Input):
@@ -60,16 +62,20 @@ class UserCreate(Input):
     password: Password
 
     def __post_init__(self) -> None:
-        _check_email(self.email)
+        self.email = str(_normalised(self.email))
 
 
 class UserUpdate(Input):
+    """A change of ``email`` or ``password`` also needs ``current_password``: a token alone
+    (stolen, or left on a shared machine) must not be enough to take the account over."""
+
     name: Text255 | UnsetType = UNSET
     email: Email | UnsetType = UNSET
     password: Password | UnsetType = UNSET
+    current_password: Annotated[str, Meta(max_length=256)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        _check_email(self.email)
+        self.email = _normalised(self.email)
 
 
 class Credentials(Input):
@@ -112,11 +118,13 @@ def utc(value: datetime) -> datetime:
 
 
 class UserOut(Struct):
+    """``email`` only in the user's own record: other users see who, not how to reach them."""
+
     id: int
     name: str
-    email: str
     created_at: datetime
     updated_at: datetime
+    email: str | UnsetType = UNSET
 
 
 class BookOut(Struct):

@@ -9,9 +9,10 @@ from litestar.datastructures import State
 
 from api.auth import LiveUsers
 from api.quotas import Quotas
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, RegistrationThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
+from shared.passwords import PasswordWork
 from shared.queue_health import HealthCache
 from shared.settings import Settings
 
@@ -24,6 +25,8 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    registration_throttle: RegistrationThrottle
+    passwords: PasswordWork
     quotas: Quotas
     health: HealthCache
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType
 from litestar.params import Parameter, QueryParameter
@@ -110,6 +110,12 @@ UNAVAILABLE = error_response(503, "the database does not answer; retry after Ret
 
 def forbidden_response(what: str) -> dict[int, ResponseSpec]:
     return error_response(403, "the record belongs to another user", forbidden(what).detail)
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The client's address as the server saw it: the TCP peer, or what a trusted proxy said
+    it was (``TRUSTED_PROXIES``, applied by the server before the app sees the request)."""
+    return request.client.host if request.client else "unknown"
 
 
 def update_by_id(model: Model, fields: Iterable[str]) -> Query:

@@ -10,19 +10,22 @@ from litestar.status_codes import HTTP_200_OK, HTTP_401_UNAUTHORIZED, HTTP_429_T
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
-from api.errors import ApiError, error_response
-from api.routes.common import BAD_BODY, TOO_LARGE, UNAVAILABLE
-from api.routes.users import normalize_email
+from api.errors import INVALID_CREDENTIALS, TOO_MANY_FAILURES, ApiError, error_response
+from api.routes.common import BAD_BODY, TOO_LARGE, UNAVAILABLE, client_address
 from api.schemas import Credentials, Token
 from api.state import AppState
 from shared.db import Query
+from shared.emails import email_key
 from shared.models import User
-from shared.passwords import hash_password_async, needs_upgrade, verify_async
+from shared.passwords import needs_upgrade
 
-INVALID_CREDENTIALS = "invalid credentials"
-TOO_MANY_FAILURES = "too many failed logins, try again later"
-
-FIND_LOGIN = Query(select(User.id, User.password).where(User.email == bindparam("email"), User.deleted_at.is_(None)))
+# The column compares bytes (migration 0007) and holds shared.emails' normal form, which
+# is also the throttle's key: one address, one account, one counter.
+FIND_LOGIN = Query(
+    select(User.id, User.password, User.token_version).where(
+        User.email == bindparam("email"), User.deleted_at.is_(None)
+    )
+)
 # A rehash is bookkeeping, not an edit: updated_at keeps saying when the user last changed something.
 SET_PASSWORD = Query(
     update(User)
@@ -49,18 +52,21 @@ SET_PASSWORD = Query(
     },
 )
 async def login(request: Request[Any, Any, Any], state: AppState, data: JSONBody[Credentials]) -> Token:
-    """Unknown email and wrong password fail alike, in message and in time."""
-    email = normalize_email(data.email)
-    address = request.client.host if request.client else "unknown"
-    wait = await state.login_throttle.retry_after(email, address)
+    """Unknown email and wrong password fail alike, in message and in time.
+
+    The attempt is counted before the password is checked (api.throttle), so concurrent
+    guesses cannot all slip under the limit while the first ones are being verified.
+    """
+    email = email_key(data.email)
+    address = client_address(request)
+    wait = await state.login_throttle.reserve(email, address)
     if wait is not None:
         raise ApiError(HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_FAILURES, headers={"Retry-After": str(wait)})
     row = await state.db.fetch_one(FIND_LOGIN, email=email)
-    verified = await verify_async(row[1] if row else None, data.password)
+    verified = await state.passwords.verify(row[1] if row else None, data.password)
     if row is None or not verified:
-        await state.login_throttle.failed(email, address)
         raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS)
-    await state.login_throttle.succeeded(email)
+    await state.login_throttle.succeeded(email, address)
     if needs_upgrade(row[1]):  # legacy bcrypt, or argon2 with old parameters
-        await state.db.execute(SET_PASSWORD, row_id=row[0], password=await hash_password_async(data.password))
-    return Token("success login", issue_token(state.settings, row[0]))
+        await state.db.execute(SET_PASSWORD, row_id=row[0], password=await state.passwords.rehash(data.password))
+    return Token("success login", issue_token(state.settings, row[0], row[2]))
