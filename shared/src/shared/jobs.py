@@ -74,6 +74,11 @@ class JobStatus(StrEnum):
 ACTIVE: Final = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
+# The durable backlog: every job some worker has yet to finish. Plain SQL because an
+# autoscaler runs it (KEDA's mysql scaler in deploy/k8s), not wadah; a leading-column
+# range on ix_jobs_status_dispatched, so its cost follows the backlog, not the table.
+BACKLOG_SQL: Final = "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+
 _json_encoder = msgspec.json.Encoder()
 
 
