@@ -21,7 +21,8 @@ from arq.worker import func
 
 from shared.settings import Settings
 from worker.healthcheck import check
-from worker.heartbeat import INTERVAL_SECONDS, Heartbeat, HeartbeatWorker, heartbeat_age
+from worker.heartbeat import INTERVAL_SECONDS, Heartbeat, heartbeat_age
+from worker.heartbeat_worker import HeartbeatWorker
 
 MAX_AGE = 20.0
 LIMIT_SECONDS = 30.0  # a deadline for a hung test, not a speed requirement

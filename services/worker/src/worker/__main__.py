@@ -17,7 +17,8 @@ from arq.worker import get_kwargs
 from redis.exceptions import RedisError
 
 from shared.settings import get_settings
-from worker.heartbeat import Heartbeat, HeartbeatWorker
+from worker.heartbeat import Heartbeat
+from worker.heartbeat_worker import HeartbeatWorker
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("worker")

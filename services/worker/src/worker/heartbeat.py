@@ -7,7 +7,9 @@ stamps a file of its own (an ``emptyDir`` in Kubernetes, the container's ``var/`
 compose) from arq's main loop, right after each poll, and the health check reads the
 stamp's age. A loop stuck on a blocking call or a hung Redis command stops stamping, as
 does a dead process. The stamp is the file's modification time, written from a clock
-the caller may replace, so tests move time instead of waiting for it.
+the caller may replace, so tests move time instead of waiting for it. (arq's Worker
+stamping it is ``worker.heartbeat_worker``: kept apart, so that the health check, run
+every few seconds as a probe, does not import arq.)
 
 While Redis is unreachable the loop in ``worker.__main__`` stamps between its attempts:
 a worker waiting for Redis is doing the right thing, and restarting it would not bring
@@ -21,9 +23,6 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from arq.worker import Worker
 
 INTERVAL_SECONDS = 5.0
 
@@ -60,15 +59,3 @@ def heartbeat_age(path: Path, now: float) -> float | None:
         return now - path.stat().st_mtime
     except FileNotFoundError:
         return None
-
-
-class HeartbeatWorker(Worker):
-    """arq's Worker, stamping the heartbeat from its main loop (``heart_beat`` runs after every poll)."""
-
-    def __init__(self, *args: Any, heartbeat: Heartbeat, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.heartbeat = heartbeat
-
-    async def heart_beat(self) -> None:
-        await super().heart_beat()
-        self.heartbeat.beat()
