@@ -407,7 +407,9 @@ def test_ingress_the_api_port_and_metrics_from_monitoring_only(
         rules = [r for p in policies_for(docs, pod_labels(docs, name)) for r in p.get("ingress", [])]
         return [(r.get("from"), sorted(port["port"] for port in r["ports"])) for r in rules]
 
-    api_port = int(effective(docs, "PORT"))
+    (api,) = one(docs, "Deployment", "wadah-api")["spec"]["template"]["spec"]["containers"]
+    (api_port,) = [p["containerPort"] for p in api["ports"] if p["name"] == "http"]
+    assert {"name": "PORT", "value": str(api_port)} in api["env"]
     assert sorted(ingress("wadah-api"), key=str) == sorted(
         [(None, [api_port]), (monitoring, [metrics_port(docs, "wadah-api")])], key=str
     )
