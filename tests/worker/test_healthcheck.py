@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -90,12 +91,22 @@ def test_a_killed_worker_is_unhealthy_once_its_stamp_is_too_old_though_arqs_key_
     assert "stuck or dead" in result.stdout
 
 
-def test_a_worker_waiting_for_redis_stays_alive(queue_env: dict[str, str], tmp_path: Path) -> None:
-    """Restarting a worker cannot bring Redis back, so the reconnect loop stamps between attempts."""
+def test_a_worker_waiting_for_redis_stays_alive_and_stops_cleanly(queue_env: dict[str, str], tmp_path: Path) -> None:
+    """Restarting a worker cannot bring Redis back, so the reconnect loop stamps between attempts.
+
+    SIGTERM in its backoff stops it at once with status 0 and takes the stamp away.
+    """
     env = {**queue_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         until_healthy(env, worker)
-        assert "worker lost Redis" in worker.output()
+        deadline = time.monotonic() + WORKER_START_LIMIT_SECONDS
+        while "starting again in 2s" not in worker.output():  # the second, longer backoff
+            assert time.monotonic() < deadline, worker.output()[-4000:]
+            time.sleep(0.05)
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=30) == 0, worker.output()[-4000:]
+        assert "worker stopped while waiting for Redis" in worker.output()
+        assert not Path(env["WORKER_HEARTBEAT_FILE"]).exists()
     finally:
-        assert worker.stop() == 0
+        worker.stop()
