@@ -438,4 +438,6 @@ def test_metrics_ports_are_the_ones_the_processes_serve(rendered: dict[str, list
     if "worker_metrics_port" in Settings.model_fields:
         assert metrics_port(docs, "wadah-worker") == effective(docs, "WORKER_METRICS_PORT")
     if "metrics_port" in Settings.model_fields:
-        assert int(config(docs)["METRICS_PORT"]) == metrics_port(docs, "wadah-api")
+        port = config(docs).get("METRICS_PORT")
+        assert port is not None, "set METRICS_PORT in deploy/k8s/base/config.env: the API's /metrics port"
+        assert int(port) == metrics_port(docs, "wadah-api")
