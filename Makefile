@@ -60,7 +60,7 @@ bench: install ## load-test the hot endpoints, the job drain and the book import
 side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling (../shared/bench), round by round
 	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)
 
-# --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (README "Docker")
+# --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (docs/deployment.md)
 COMPOSE ?= docker compose
 REGISTRY ?= docker.io
 IMAGE_PREFIX ?=

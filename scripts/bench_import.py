@@ -25,7 +25,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from shared.db import Database
-from shared.jobs import IMPORT_BOOKS, JobQueue, new_job_id, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind, new_job_id
 from shared.migrate import upgrade
 from shared.models import Book, Job
 from shared.settings import Settings
@@ -62,7 +63,7 @@ async def one_round(server: str, redis_url: str, rows: int, work: Path) -> tuple
     bad = write_csv(work / f"{job_id}.csv", rows)
     async with db.transaction() as tx:
         job = await queue.request(
-            tx, IMPORT_BOOKS, {"file": f"{job_id}.csv", "format": "csv"}, requested_by=None, job_id=job_id
+            tx, JobKind.IMPORT_BOOKS, {"file": f"{job_id}.csv", "format": "csv"}, requested_by=None, job_id=job_id
         )
     await queue.send([(job.id, job.kind)])
     env = {

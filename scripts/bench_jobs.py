@@ -50,7 +50,8 @@ def run_bench_worker() -> None:
     from sqlalchemy import Column, DateTime, Integer, MetaData, Table, bindparam, func, update
 
     from shared.db import Query
-    from worker.jobs._runner import RunningJob, job_function
+    from worker.context import RunningJob, WorkerContext
+    from worker.registry import job_function
     from worker.settings import WorkerSettings, startup
 
     counters = Table(
@@ -75,7 +76,7 @@ def run_bench_worker() -> None:
 
     async def bench_startup(ctx: dict[str, Any]) -> None:
         await startup(ctx)
-        await ctx["db"].connect()
+        await WorkerContext.of(ctx).db.connect()
         ready[:] = time.time(), time.process_time()
 
     async def bench_bump(job: RunningJob, counter_id: int) -> None:
@@ -129,7 +130,7 @@ async def run_round(n: int, url: str, redis_url: str, namespace: str) -> dict[st
     from sqlalchemy import delete, func, select, text
 
     from shared.db import Database
-    from shared.jobs import JobQueue, redis_client
+    from shared.job_queue import JobQueue, redis_client
     from shared.models import Job
     from shared.settings import Settings
 

@@ -18,7 +18,11 @@ async def test_list_blogs_is_public_and_pages_with_meta(client: Client, factory:
     await factory.blog(await factory.user())
     body = await page(client, "/blogs")
     assert body["message"] == "success getting blogs"
-    assert body["meta"] == {"total": body["meta"]["total"], "limit": 20, "offset": 0}
+    assert {k: v for k, v in body["meta"].items() if k != "next_cursor"} == {
+        "total": body["meta"]["total"],
+        "limit": 20,
+        "offset": 0,
+    }
     assert body["meta"]["total"] >= 1
     assert all(set(row) == BLOG_FIELDS for row in body["data"])
 
@@ -38,7 +42,11 @@ async def test_list_limit_and_offset_select_a_window_in_id_order(client: Client,
     made = [await factory.blog(author) for _ in range(3)]
     body = await page(client, "/blogs", limit=2, offset=before)
     assert [row["id"] for row in body["data"]] == [made[0].id, made[1].id]
-    assert body["meta"] == {"total": before + 3, "limit": 2, "offset": before}
+    assert {k: v for k, v in body["meta"].items() if k != "next_cursor"} == {
+        "total": before + 3,
+        "limit": 2,
+        "offset": before,
+    }
 
 
 async def test_total_stays_exact_through_creates_and_soft_deletes(client: Client, factory: Factory) -> None:

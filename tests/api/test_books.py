@@ -18,7 +18,11 @@ async def test_list_books_is_public_and_pages_with_meta(client: Client, factory:
     await factory.book()
     body = await page(client, "/books")
     assert body["message"] == "success getting books"
-    assert body["meta"] == {"total": body["meta"]["total"], "limit": 20, "offset": 0}
+    assert {k: v for k, v in body["meta"].items() if k != "next_cursor"} == {
+        "total": body["meta"]["total"],
+        "limit": 20,
+        "offset": 0,
+    }
     assert body["meta"]["total"] >= 1
     assert all(set(row) == BOOK_FIELDS for row in body["data"])
 

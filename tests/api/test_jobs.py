@@ -8,7 +8,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind
 from shared.settings import Settings
 from tests.factories import AUser, Factory, blog_body
 from tests.processes import eventually, workers
@@ -17,7 +18,7 @@ from tests.processes import eventually, workers
 async def new_blog_job(client: AsyncTestClient[Litestar], user: AUser) -> str:
     created = await client.post("/blogs", json=blog_body(), headers=user.auth)
     assert created.status_code == 201, created.text
-    listing = await client.get("/jobs", params={"kind": COMPUTE_BLOG_STATS, "limit": 1}, headers=user.auth)
+    listing = await client.get("/jobs", params={"kind": JobKind.COMPUTE_BLOG_STATS, "limit": 1}, headers=user.auth)
     job_id: str = listing.json()["data"][0]["id"]
     assert listing.json()["data"][0]["params"] == {"blog_id": created.json()["data"]["id"]}
     return job_id
@@ -30,7 +31,7 @@ async def test_the_requester_sees_their_job(client: AsyncTestClient[Litestar], f
     assert response.status_code == 200
     job = response.json()["data"]
     assert response.json()["message"] == "success getting job"
-    assert (job["id"], job["kind"], job["status"], job["attempts"]) == (job_id, COMPUTE_BLOG_STATS, "queued", 0)
+    assert (job["id"], job["kind"], job["status"], job["attempts"]) == (job_id, JobKind.COMPUTE_BLOG_STATS, "queued", 0)
     assert job["result"] is None and job["error"] is None and job["started_at"] is None
     assert job["created_at"].endswith("Z")
 
@@ -115,7 +116,7 @@ async def test_a_failing_job_shows_its_error_to_the_requester(
     user, other = await factory.user(), await factory.user()
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:  # parameters no handler accepts: bad data, not retried
-        job = await queue.request(tx, COMPUTE_BLOG_STATS, {"blog": 7}, requested_by=user.id)
+        job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog": 7}, requested_by=user.id)
     queue.dispatch(job)
 
     async def failed() -> dict[str, object] | None:

@@ -97,7 +97,7 @@ async def test_failures_from_one_address_across_emails_end_in_429_for_every_emai
 
 
 async def test_without_redis_login_still_works_unthrottled(settings: Settings, factory: Factory) -> None:
-    """Fails open: Redis down must not lock everyone out (README "Security")."""
+    """Fails open: Redis down must not lock everyone out (docs/security.md)."""
     dead = settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "login_max_failures_per_email": 1}
     )

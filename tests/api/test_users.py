@@ -106,7 +106,11 @@ async def test_list_users_pages_with_meta_and_no_password(client: Client, factor
     response = await client.get("/users", headers=user.auth)
     body = await page(client, "/users", user.auth)
     assert body["message"] == "success getting users"
-    assert body["meta"] == {"total": body["meta"]["total"], "limit": 20, "offset": 0}
+    assert {k: v for k, v in body["meta"].items() if k != "next_cursor"} == {
+        "total": body["meta"]["total"],
+        "limit": 20,
+        "offset": 0,
+    }
     assert all(set(row) == USER_FIELDS for row in body["data"])
     assert_no_password(response)
 

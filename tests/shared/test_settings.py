@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from shared.settings import DEV_JWT_SECRET, MIN_PRODUCTION_SECRET_LENGTH, InsecureSettingsError, Settings
@@ -41,3 +44,23 @@ def test_cors_origins_are_a_comma_separated_list_and_empty_by_default(monkeypatc
     assert settings().cors_origins == []
     monkeypatch.setenv("CORS_ORIGINS", " https://app.example.com, https://admin.example.com ,")
     assert Settings(_env_file=None).cors_origins == ["https://app.example.com", "https://admin.example.com"]  # type: ignore[call-arg]
+
+
+SETTINGS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+
+def documented_settings() -> set[str]:
+    """The variables named in the first cell of the tables under "## The settings object"."""
+    section = SETTINGS_PAGE.read_text().split("\n## The settings object\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    return names
+
+
+def test_every_setting_is_documented_on_the_settings_page_and_nothing_else_is() -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    documented = documented_settings()
+    assert fields - documented == set(), "add these settings to docs/settings.md"
+    assert documented - fields == set(), "docs/settings.md names settings that no longer exist"

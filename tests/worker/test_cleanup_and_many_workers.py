@@ -10,7 +10,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from shared.db import Database
-from shared.jobs import CLEANUP, COMPUTE_BLOG_STATS, JobQueue, decode_json, new_job_id, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind, decode_json, new_job_id
 from shared.models import Blog, Book, Job, User, utcnow
 from shared.settings import Settings
 from tests.factories import Factory, blog_body
@@ -44,13 +45,15 @@ async def test_three_workers_run_the_cleanup_once_per_schedule_and_it_deletes_wh
 
         async def three_runs() -> list[Job] | None:
             async with db.sessions() as session:
-                rows = (await session.scalars(select(Job).where(Job.kind == CLEANUP, Job.status == "succeeded"))).all()
+                rows = (
+                    await session.scalars(select(Job).where(Job.kind == JobKind.CLEANUP, Job.status == "succeeded"))
+                ).all()
             return list(rows) if len(rows) >= 3 else None
 
         await eventually(three_runs, what="three scheduled cleanups")
     logs = [w.output() for w in running]
     async with db.sessions() as session:
-        runs = (await session.scalars(select(Job).where(Job.kind == CLEANUP))).all()
+        runs = (await session.scalars(select(Job).where(Job.kind == JobKind.CLEANUP))).all()
         remaining_books = set(
             (await session.scalars(select(Book.id).where(Book.id.in_([old_book.id, recent_book.id])))).all()
         )
@@ -100,7 +103,7 @@ async def test_three_workers_run_every_job_once_even_when_it_is_delivered_twice(
     async with db.sessions() as session:
         jobs = [
             j
-            for j in (await session.scalars(select(Job).where(Job.kind == COMPUTE_BLOG_STATS))).all()
+            for j in (await session.scalars(select(Job).where(Job.kind == JobKind.COMPUTE_BLOG_STATS))).all()
             if decode_json(j.params).get("blog_id") in blog_ids
         ]
     assert len(jobs) == 60

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from api.app import create_app
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind
 from shared.models import Blog, Job
 from shared.settings import Settings
 from tests.factories import Factory, blog_body
@@ -31,7 +32,7 @@ async def job_rows(db: Database, *ids: str) -> list[Job]:
 
 async def jobs_for_blog(db: Database, blog_id: int) -> list[Job]:
     async with db.sessions() as session:
-        rows = (await session.scalars(select(Job).where(Job.kind == COMPUTE_BLOG_STATS))).all()
+        rows = (await session.scalars(select(Job).where(Job.kind == JobKind.COMPUTE_BLOG_STATS))).all()
     from shared.jobs import decode_json
 
     return [r for r in rows if decode_json(r.params) == {"blog_id": blog_id}]
@@ -99,7 +100,7 @@ async def test_a_job_with_bad_parameters_fails_at_once_with_the_reason(
 ) -> None:
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:
-        job = await queue.request(tx, COMPUTE_BLOG_STATS, {"blog": 1}, requested_by=None)
+        job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog": 1}, requested_by=None)
     await queue.send([(job.id, job.kind)])
     with workers(worker_env, tmp_path):
         [failed] = await eventually(lambda: all_finished(db, [job.id]))
@@ -118,7 +119,7 @@ async def test_a_running_job_whose_worker_died_is_taken_over(
     blog = await factory.blog(author)
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:
-        job = await queue.request(tx, COMPUTE_BLOG_STATS, {"blog_id": blog.id}, requested_by=author.id)
+        job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog_id": blog.id}, requested_by=author.id)
     from datetime import timedelta
 
     from shared.models import utcnow

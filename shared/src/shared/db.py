@@ -11,8 +11,8 @@ Two ways in, one per kind of caller, both built here from the same settings:
   request's budget. On the embedded SQLite they go through the engine, whose type
   processing SQLite needs (it hands datetimes back as text).
 
-Both pools get the same size and recycle settings. Driver errors are translated into
-the three exceptions below so that callers never import a driver.
+Both pools get the same size and recycle settings. Driver errors are translated by
+:func:`shared.db_errors.classify`, so that callers never import a driver.
 
 asyncmy's pool hands a freed connection to whoever asks next, not to who has waited
 longest: under more concurrent requests than connections, a few unlucky requests wait
@@ -35,32 +35,16 @@ from urllib.parse import unquote
 
 from sqlalchemy import event, literal_column, select
 from sqlalchemy.engine import Compiled, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
+from shared.db_errors import DatabaseUnavailable, classify
 from shared.settings import Settings
 
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 
 log = logging.getLogger(__name__)
-
-# MySQL client errors that mean "the connection or server went away", not "bad SQL".
-_MYSQL_CONNECTION_ERRORS = {2003, 2006, 2013, 2055, 1927}
-_MYSQL_DUPLICATE_KEY = 1062
-_MYSQL_FK_ERRORS = {1216, 1217, 1451, 1452}
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be reached; the caller should answer 503, not 500."""
-
-
-class DuplicateKey(Exception):
-    """A unique index refused the write (for example an email a live user has)."""
-
-
-class ForeignKeyViolation(Exception):
-    """The write names a row that does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,29 +102,6 @@ class Runner(Protocol):
     async def fetch_one(self, query: Query, /, **params: Any) -> Sequence[Any] | None: ...
     async def fetch_all(self, query: Query, /, **params: Any) -> list[Sequence[Any]]: ...
     async def execute(self, query: Query, /, **params: Any) -> Outcome: ...
-
-
-def _mysql_code(exc: BaseException | None) -> int | None:
-    args = getattr(exc, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _translate(exc: BaseException) -> BaseException:
-    """Map a driver (or SQLAlchemy-wrapped driver) error onto this module's exceptions."""
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    if isinstance(exc, IntegrityError) or type(original).__name__ == "IntegrityError":
-        code = _mysql_code(original)
-        text = str(original).lower()
-        if code in _MYSQL_FK_ERRORS or "foreign key" in text:
-            return ForeignKeyViolation(str(original))
-        if code == _MYSQL_DUPLICATE_KEY or "unique" in text:
-            return DuplicateKey(str(original))
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return DatabaseUnavailable(str(original))
-    code = _mysql_code(original)
-    if (code is not None and code in _MYSQL_CONNECTION_ERRORS) or isinstance(original, OSError):
-        return DatabaseUnavailable(str(original))
-    return exc
 
 
 class _DriverConnection:
@@ -225,7 +186,7 @@ class Database:
                 init_command="SET time_zone = '+00:00'",
             )
         except Exception as exc:
-            raise _translate(exc) from exc
+            raise classify(exc) from exc
         self._gate = asyncio.Semaphore(self._pool_size)
 
     async def close(self) -> None:
@@ -242,7 +203,7 @@ class Database:
                 async with self.engine.begin() as conn:
                     yield _EngineConnection(conn)
             except (DBAPIError, OSError) as exc:
-                raise _translate(exc) from exc
+                raise classify(exc) from exc
             return
         if self._pool is None:
             await self.connect()
@@ -259,10 +220,8 @@ class Database:
                     await conn.commit()
                 else:
                     yield _DriverConnection(conn, self.engine)
-        except (DuplicateKey, ForeignKeyViolation, DatabaseUnavailable):
-            raise
         except Exception as exc:
-            translated = _translate(exc)
+            translated = classify(exc)
             if translated is exc:
                 raise
             raise translated from exc
@@ -282,7 +241,7 @@ class Database:
             async with self._gate, self._pool.acquire() as raw:
                 return await _DriverConnection(raw, self.engine)._run(query, params, fetch)
         except Exception as exc:
-            translated = _translate(exc)
+            translated = classify(exc)
             if translated is exc:
                 raise
             raise translated from exc

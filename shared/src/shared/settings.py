@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_hours: float = Field(default=24, gt=0)
     # A deleted user's token stops working at once in the process that deleted the user,
-    # and within this many seconds in every other API process (README "Security").
+    # and within this many seconds in every other API process (docs/security.md).
     auth_user_cache_seconds: float = Field(default=2.0, ge=0)
     # Login throttling (Redis): this many failures for one email, or from one client
     # address, within the window answer 429 until the window ends. Fails open without Redis.
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
 
-    # Background jobs (README "Jobs" explains each choice).
+    # Background jobs (docs/jobs.md explains each choice).
     job_max_tries: int = Field(default=5, ge=1)  # attempts before a job ends `failed` with its last error
     job_retry_base_seconds: float = Field(default=2.0, gt=0)  # transient-error backoff: base * 2**(try-1)
     job_retry_max_seconds: float = Field(default=300.0, gt=0)

@@ -21,12 +21,12 @@ from sqlalchemy import select
 
 from api.app import create_app
 from shared.db import Database
-from shared.jobs import COMPUTE_BLOG_STATS, decode_json
+from shared.jobs import JobKind, decode_json
 from shared.models import Blog, Job
 from shared.settings import Settings
 from tests.factories import Factory, blog_body
 from tests.processes import WorkerProcess, eventually
-from worker.jobs._runner import RunningJob
+from worker.context import RunningJob
 from worker.jobs.blog_stats import WORDS_PER_MINUTE, compute_blog_stats, reading_stats
 
 STATS_LIMIT_SECONDS = 60.0
@@ -102,7 +102,7 @@ async def test_changing_the_content_recomputes_the_stats(
 
 async def _finished_jobs(db: Database, blog_id: int, count: int) -> list[Job] | None:
     async with db.sessions() as session:
-        rows = (await session.scalars(select(Job).where(Job.kind == COMPUTE_BLOG_STATS))).all()
+        rows = (await session.scalars(select(Job).where(Job.kind == JobKind.COMPUTE_BLOG_STATS))).all()
     mine = [r for r in rows if decode_json(r.params) == {"blog_id": blog_id}]
     done = [r for r in mine if r.status not in ("queued", "running")]
     return done if len(done) == count == len(mine) else None
@@ -131,7 +131,7 @@ async def test_running_the_job_again_stores_the_same_numbers(
 
 
 def _job(db: Database, settings: Settings) -> RunningJob:
-    return RunningJob("in-process", COMPUTE_BLOG_STATS, 1, 0, None, db, settings, {})
+    return RunningJob("in-process", JobKind.COMPUTE_BLOG_STATS, 1, 0, None, db, settings, worker="in-process")
 
 
 async def _stored(db: Database, blog_id: int) -> tuple[Any, ...]:
@@ -200,7 +200,7 @@ async def test_the_api_enqueues_msgpack_that_the_worker_runs(
         assert raw is not None and raw[:1] != b"\x80"  # pickle's protocol marker
         with pytest.raises(pickle.UnpicklingError):
             pickle.loads(raw)  # noqa: S301 - proving the payload is not pickle
-        assert msgspec.msgpack.decode(raw)["f"] == COMPUTE_BLOG_STATS
+        assert msgspec.msgpack.decode(raw)["f"] == JobKind.COMPUTE_BLOG_STATS
     finally:
         # Hand the job to the queue the worker serves, so no row is left queued for ever.
         for stranded in await r.zrange(alone.queue_name, 0, -1):
@@ -230,7 +230,7 @@ async def test_the_worker_never_unpickles_a_job(
     """A pickled job pushed into the queue (by anyone who can write to Redis) is dropped unread."""
     marker = tmp_path / "unpickled"
     job_id = "pickle-" + tmp_path.name
-    payload = pickle.dumps({"f": COMPUTE_BLOG_STATS, "a": [_Marker(marker)], "k": {}, "t": 1, "et": 0})
+    payload = pickle.dumps({"f": JobKind.COMPUTE_BLOG_STATS, "a": [_Marker(marker)], "k": {}, "t": 1, "et": 0})
     r = redis.asyncio.Redis.from_url(settings.redis_url)
     try:
         await r.set(f"arq:job:{job_id}", payload, ex=600)

@@ -1,6 +1,6 @@
 """The Litestar application: routes, error handling, OpenAPI, and the process's resources.
 
-Hardening that applies to every route lives here (README "Security"): request bodies
+Hardening that applies to every route lives here (docs/security.md): request bodies
 are capped at ``MAX_BODY_BYTES`` (a handler that takes uploads sets its own
 ``request_max_body_size``), decoded strictly (:mod:`api.body`), cross-origin access is
 off unless ``CORS_ORIGINS`` names origins, and :mod:`api.request_context` wraps the whole
@@ -21,7 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
 from api.body import JSONRequest
-from api.errors import exception_handlers
+from api.exception_handlers import exception_handlers
 from api.openapi import StrictStructSchemaPlugin
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
@@ -35,7 +35,7 @@ from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle
 from shared.db import Database
-from shared.jobs import JobQueue, redis_client
+from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings

@@ -20,9 +20,62 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from api.errors import INVALID_BODY, ApiError, body_errors, body_type, integral_numbers_as_int
+from api.errors import INVALID_BODY, ApiError
+from api.schemas import FieldError
+
+
+def integral_numbers_as_int(value: Any) -> Any:
+    """JSON has one kind of number: ``2005.0`` is the integer 2005 (as JSON Schema says too)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers_as_int(v) for v in value]
+    return value
+
+
+def body_errors(struct_type: type[msgspec.Struct], raw: bytes, fallback: str = "invalid") -> list[FieldError]:
+    """Name every bad field of ``raw`` against ``struct_type`` (``fallback`` if none is to blame alone)."""
+    try:
+        obj = msgspec.json.decode(raw)
+    except UnicodeDecodeError:
+        return [FieldError("body", "is not UTF-8")]
+    except msgspec.DecodeError as exc:
+        return [FieldError("body", f"malformed JSON: {exc}")]
+    except RecursionError:  # msgspec's guard against a stack overflow, e.g. "[[[[..." many levels deep
+        return [FieldError("body", "JSON is nested too deeply")]
+    if not isinstance(obj, dict):
+        return [FieldError("body", "expected a JSON object")]
+    errors: list[FieldError] = []
+    known = set()
+    for field in msgspec.structs.fields(struct_type):
+        known.add(field.encode_name)
+        if field.encode_name not in obj:
+            if field.required:
+                errors.append(FieldError(field.encode_name, "is required"))
+            continue
+        try:
+            msgspec.convert(integral_numbers_as_int(obj[field.encode_name]), field.type, strict=True)
+        except msgspec.ValidationError as exc:
+            errors.append(FieldError(field.encode_name, str(exc).replace(" - at `$`", "")))
+    errors.extend(FieldError(str(name), "is not a known field") for name in obj if name not in known)
+    if errors:
+        return errors
+    # Left: a check across the struct (its __post_init__), whose message starts with its field.
+    named = fallback.split(" ", 1)[0]
+    return [FieldError(named if named in known else "body", fallback)]
+
+
+def body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
+    """The msgspec type of the handler's ``data`` (its JSON body), if it has one."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    annotation = data.annotation if data is not None else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else None
+
 
 # What msgspec raises for a body it cannot read as the type (ValidationError is a DecodeError):
 # not UTF-8, not JSON, nested deeper than the stack, or the wrong shape.

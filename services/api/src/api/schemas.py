@@ -8,11 +8,12 @@ response type, so no code path can leak one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from shared.jobs import JobKind, JobStatus
 from shared.rules import Genre, Text255, Year  # the rules the book import applies too
 
 T = TypeVar("T")
@@ -139,10 +140,26 @@ class BlogOut(Struct):
     updated_at: datetime
 
 
-class PageMeta(Struct):
+class JobOut(Struct):
+    id: str
+    kind: JobKind
+    status: JobStatus
+    params: dict[str, Any]
+    attempts: int
+    progress_done: int
+    progress_total: int | None
+    result: Any
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class PageMeta(Struct, omit_defaults=True):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None  # absent on the last page, so that one reads as the original's
 
 
 class Envelope(Struct, Generic[T]):

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from api.auth import LiveUsers
 from api.throttle import LoginThrottle
 from shared.db import Database
-from shared.jobs import JobQueue
+from shared.job_queue import JobQueue
 from shared.settings import Settings
 
 

@@ -29,12 +29,13 @@ from datetime import timedelta
 
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db import Database, DatabaseUnavailable
-from shared.jobs import JobQueue, JobStatus
-from shared.models import Job, utcnow
+from shared import job_records
+from shared.db import Database
+from shared.db_errors import DatabaseUnavailable
+from shared.job_queue import JobQueue
+from shared.models import utcnow
 from shared.settings import Settings
 
 log = logging.getLogger("worker.dispatcher")
@@ -64,22 +65,10 @@ class Dispatcher:
     async def send_pending(self) -> int:
         """Send up to BATCH undispatched rows; the number sent."""
         cutoff = utcnow() - timedelta(seconds=self.settings.dispatch_grace_seconds)
-        async with self.db.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(Job.id, Job.kind)
-                    .where(
-                        Job.status == JobStatus.QUEUED.value,
-                        Job.dispatched_at.is_(None),
-                        Job.created_at <= cutoff,
-                    )
-                    .order_by(Job.created_at)
-                    .limit(BATCH)
-                )
-            ).all()
+        rows = await job_records.undispatched(self.db, cutoff, BATCH)
         if not rows:
             return 0
-        sent = await self.queue.send([(r.id, r.kind) for r in rows])
+        sent = await self.queue.send(rows)
         if len(sent) < len(rows):
             raise RedisError(f"{len(rows) - len(sent)} of {len(rows)} pending jobs could not be enqueued")
         log.info("dispatched %d pending job(s)", len(sent))
@@ -88,36 +77,21 @@ class Dispatcher:
     async def recover(self) -> int:
         """Re-enqueue jobs of dead workers and jobs Redis lost; the number recovered."""
         now = utcnow()
-        async with self.db.engine.connect() as conn:
-            running = (
-                await conn.execute(
-                    select(Job.id, Job.kind, Job.worker).where(
-                        Job.status == JobStatus.RUNNING.value,
-                        Job.started_at < now - timedelta(seconds=TAKEOVER_AFTER_SECONDS),
-                    )
-                )
-            ).all()
-            queued = (
-                await conn.execute(
-                    select(Job.id, Job.kind).where(
-                        Job.status == JobStatus.QUEUED.value,
-                        Job.dispatched_at < now - timedelta(seconds=LOST_AFTER_SECONDS),
-                    )
-                )
-            ).all()
+        running = await job_records.running_since(self.db, now - timedelta(seconds=TAKEOVER_AFTER_SECONDS))
+        queued = await job_records.queued_sent_before(self.db, now - timedelta(seconds=LOST_AFTER_SECONDS))
         redis = self.queue.redis
-        workers = sorted({r.worker for r in running if r.worker})
+        workers = sorted({worker for _, _, worker in running if worker})
         found = await asyncio.gather(*(redis.exists(liveness_key(self.settings, w)) for w in workers))
         alive = dict(zip(workers, found, strict=True))
-        orphans = [r for r in running if not alive.get(r.worker or "")]
-        for r in orphans:
-            log.warning("job %s (%s) was running on %s, which is gone: taking it over", r.id, r.kind, r.worker)
-            await redis.delete(in_progress_key_prefix + r.id)
-        exists = await asyncio.gather(*(redis.exists(job_key_prefix + r.id) for r in queued))
+        orphans = [(job_id, kind, worker) for job_id, kind, worker in running if not alive.get(worker or "")]
+        for job_id, kind, worker in orphans:
+            log.warning("job %s (%s) was running on %s, which is gone: taking it over", job_id, kind, worker)
+            await redis.delete(in_progress_key_prefix + job_id)
+        exists = await asyncio.gather(*(redis.exists(job_key_prefix + job_id) for job_id, _ in queued))
         lost = [q for q, e in zip(queued, exists, strict=True) if not e]
-        for q in lost:
-            log.warning("job %s (%s) is queued but Redis no longer has it: sending it again", q.id, q.kind)
-        todo = [(r.id, r.kind) for r in orphans] + [(q.id, q.kind) for q in lost]
+        for job_id, kind in lost:
+            log.warning("job %s (%s) is queued but Redis no longer has it: sending it again", job_id, kind)
+        todo = [(job_id, kind) for job_id, kind, _ in orphans] + lost
         if todo:
             await self.queue.send(todo)
         return len(todo)

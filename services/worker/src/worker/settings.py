@@ -1,13 +1,13 @@
 """arq's WorkerSettings for wadah: which jobs run, and how they are retried, timed and stopped.
 
-Tuning (measured by scripts/bench_jobs.py; README "Jobs"):
+Tuning (measured by scripts/bench_jobs.py; docs/jobs.md):
 
 * ``poll_delay`` 10 ms (``WORKER_POLL_DELAY_SECONDS``): arq polls its queue; its default
   0.5 s sets the floor of enqueue-to-start latency. A poll is one ZRANGEBYSCORE.
 * ``max_jobs`` 50 (``WORKER_MAX_JOBS``): jobs in flight; mostly waiting on MariaDB, so
   more than the pool's connections would only queue on the pool.
 * ``keep_result = 0``: the job row holds the result; arq's result keys would be a
-  second, volatile copy (see shared.jobs on what this means for arq's dedupe).
+  second, volatile copy (see shared.job_queue on what this means for arq's dedupe).
 * arq's per-job INFO lines are turned off (``arq.worker`` at WARNING); the wrapper
   writes one line per job with the job and request ids.
 * ``job_completion_wait`` (``JOB_SHUTDOWN_GRACE_SECONDS``, 25 s): on SIGTERM the worker
@@ -30,27 +30,20 @@ from typing import Any, ClassVar
 from arq.connections import RedisSettings
 
 from shared.db import Database
-from shared.jobs import (
-    CLEANUP,
-    COMPUTE_BLOG_STATS,
-    EXPORT,
-    IMPORT_BOOKS,
-    WELCOME_EMAIL,
-    JobQueue,
-    deserialize,
-    redis_client,
-    serialize,
-)
+from shared.job_queue import JobQueue, redis_client
+from shared.jobs import JobKind, deserialize, serialize
 from shared.logging import configure_logging
 from shared.runtime import freeze_startup_objects
 from shared.settings import get_settings
+from worker.context import CTX_KEY, WorkerContext
 from worker.dispatcher import Dispatcher
-from worker.jobs._runner import JobRecorder, cron_function, job_function
 from worker.jobs.blog_stats import compute_blog_stats
 from worker.jobs.book_import import import_books
 from worker.jobs.cleanup import cleanup
 from worker.jobs.export import export
 from worker.jobs.welcome_email import welcome_email
+from worker.recorder import JobRecorder
+from worker.registry import cron_function, job_function
 from worker.schedule import parse_schedule
 
 _settings = get_settings()
@@ -65,7 +58,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     dispatcher = Dispatcher(db, queue, _settings, worker_id)
     await dispatcher.heartbeat()  # alive before the first claim, so no one takes our jobs over
     stop = asyncio.Event()
-    ctx.update(
+    ctx[CTX_KEY] = WorkerContext(
         settings=_settings,
         db=db,
         queue=queue,
@@ -79,23 +72,24 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    ctx["dispatcher_stop"].set()
-    await ctx["dispatcher"]
-    await ctx["recorder"].wait()
-    await ctx["queue"].drain()
-    await ctx["queue"].redis.aclose()
-    await ctx["db"].close()
+    context = WorkerContext.of(ctx)
+    context.dispatcher_stop.set()
+    await context.dispatcher
+    await context.recorder.wait()
+    await context.queue.drain()
+    await context.queue.redis.aclose()
+    await context.db.close()
 
 
 class WorkerSettings:
     functions: ClassVar = [
-        job_function(COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
-        job_function(WELCOME_EMAIL, welcome_email, timeout_s=60),
-        job_function(IMPORT_BOOKS, import_books, timeout_s=3600),
-        job_function(EXPORT, export, timeout_s=3600),
+        job_function(JobKind.COMPUTE_BLOG_STATS, compute_blog_stats, timeout_s=60),
+        job_function(JobKind.WELCOME_EMAIL, welcome_email, timeout_s=60),
+        job_function(JobKind.IMPORT_BOOKS, import_books, timeout_s=3600),
+        job_function(JobKind.EXPORT, export, timeout_s=3600),
     ]
     cron_jobs: ClassVar = [
-        cron_function(CLEANUP, cleanup, timeout_s=3600, schedule=parse_schedule(_settings.cleanup_schedule)),
+        cron_function(JobKind.CLEANUP, cleanup, timeout_s=3600, schedule=parse_schedule(_settings.cleanup_schedule)),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,7 +1,7 @@
 """/blogs: public reads; writes need a token, and only a blog's author may change it.
 
 Creating or editing a blog asks the worker for its word count and reading time: the
-job row is written in the blog's own transaction (the outbox, see shared.jobs), so the
+job row is written in the blog's own transaction (the outbox, see shared.job_queue), so the
 stats are never lost, and only wait while Redis is away.
 """
 
@@ -15,8 +15,8 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
 
 from api.auth import INVALID_JWT, PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found, parse_id
-from api.routes._common import (
+from api.errors import ApiError, forbidden, not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
@@ -24,18 +24,21 @@ from api.routes._common import (
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
+    parse_id,
     update_by_id,
     updated_values,
 )
 from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import ForeignKeyViolation, Runner
-from shared.jobs import COMPUTE_BLOG_STATS
+from shared.db import Runner
+from shared.db_errors import ForeignKeyViolation
+from shared.jobs import JobKind
 from shared.models import Blog, utcnow
 
 _COLUMNS = (
@@ -75,9 +78,10 @@ class BlogController(Controller):
     tags = ["blogs"]
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
-    async def list_blogs(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BlogOut]:
-        rows = await state.db.fetch_all(BLOGS.page, limit=limit, offset=offset)
-        return page("success getting blogs", rows, blog_out, limit, offset)
+    async def list_blogs(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[BlogOut]:
+        return await list_page(state.db, BLOGS, "success getting blogs", blog_out, limit, offset, cursor)
 
     @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:
@@ -97,7 +101,7 @@ class BlogController(Controller):
                     BLOGS.insert, user_id=request.user, title=data.title, content=data.content, now=now
                 )
                 job = await state.jobs.request(
-                    tx, COMPUTE_BLOG_STATS, {"blog_id": outcome.lastrowid}, requested_by=request.user
+                    tx, JobKind.COMPUTE_BLOG_STATS, {"blog_id": outcome.lastrowid}, requested_by=request.user
                 )
         except ForeignKeyViolation:  # a well-signed token for a user this database never had
             raise ApiError(HTTP_401_UNAUTHORIZED, INVALID_JWT) from None
@@ -120,7 +124,7 @@ class BlogController(Controller):
             await tx.execute(update_by_id(Blog, [*sent, "updated_at"]), row_id=ident, **updated_values(sent))
             row = await tx.fetch_one(BLOGS.get, row_id=ident)
             job = (
-                await state.jobs.request(tx, COMPUTE_BLOG_STATS, {"blog_id": ident}, requested_by=request.user)
+                await state.jobs.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog_id": ident}, requested_by=request.user)
                 if "content" in sent
                 else None
             )

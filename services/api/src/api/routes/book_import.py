@@ -25,11 +25,10 @@ from litestar.status_codes import (
 
 from api.auth import SECURITY
 from api.errors import ApiError
-from api.routes._common import AUTH, UNAVAILABLE
-from api.routes.jobs import JobOut, accepted
-from api.schemas import Envelope, ErrorBody
+from api.routes.common import AUTH, UNAVAILABLE, accepted
+from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
-from shared.jobs import IMPORT_BOOKS, new_job_id
+from shared.jobs import JobKind, new_job_id
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 _ERRORS = {
@@ -102,7 +101,7 @@ class BookImportController(Controller):
         try:
             async with state.db.transaction() as tx:
                 job = await state.jobs.request(
-                    tx, IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
+                    tx, JobKind.IMPORT_BOOKS, {"file": name, "format": fmt}, requested_by=request.user, job_id=job_id
                 )
         except BaseException:
             await upload.unlink(missing_ok=True)

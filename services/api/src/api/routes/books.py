@@ -9,19 +9,21 @@ from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import not_found, parse_id
-from api.routes._common import (
+from api.errors import not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
+    parse_id,
     update_by_id,
     updated_values,
 )
@@ -47,9 +49,10 @@ class BookController(Controller):
     tags = ["books"]
 
     @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
-    async def list_books(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[BookOut]:
-        rows = await state.db.fetch_all(BOOKS.page, limit=limit, offset=offset)
-        return page("success getting books", rows, book_out, limit, offset)
+    async def list_books(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[BookOut]:
+        return await list_page(state.db, BOOKS, "success getting books", book_out, limit, offset, cursor)
 
     @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
     async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:

@@ -20,11 +20,10 @@ from msgspec import Struct
 
 from api.auth import SECURITY
 from api.errors import ApiError, not_found
-from api.routes._common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE
-from api.routes.jobs import JobId, JobOut, accepted, get_own_job
-from api.schemas import Envelope, ErrorBody
+from api.routes.common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE, JobId, accepted, get_own_job
+from api.schemas import Envelope, ErrorBody, JobOut
 from api.state import AppState, AuthedRequest
-from shared.jobs import EXPORT, JobStatus
+from shared.jobs import JobKind, JobStatus
 
 
 class ExportRequest(Struct, forbid_unknown_fields=True):
@@ -47,7 +46,7 @@ class ExportController(Controller):
     ) -> Response[Envelope[JobOut]]:
         """Export every live book or blog as CSV; follow the job, then download the file."""
         async with state.db.transaction() as tx:
-            job = await state.jobs.request(tx, EXPORT, {"resource": data.resource}, requested_by=request.user)
+            job = await state.jobs.request(tx, JobKind.EXPORT, {"resource": data.resource}, requested_by=request.user)
         state.jobs.dispatch(job)
         return accepted("success exporting " + data.resource, job)
 
@@ -60,7 +59,7 @@ class ExportController(Controller):
     async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> File:
         """The export's CSV file, once its job has succeeded."""
         job = await get_own_job(state, job_id, request.user)
-        if job.kind != EXPORT:
+        if job.kind != JobKind.EXPORT:
             raise not_found()
         if job.status != JobStatus.SUCCEEDED:
             raise ApiError(HTTP_409_CONFLICT, f"the export is {job.status}, not ready to download")

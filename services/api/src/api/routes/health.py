@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from api.auth import PUBLIC
 from api.schemas import Health
 from api.state import AppState
+from shared import job_records
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -55,6 +56,6 @@ async def readyz(state: AppState) -> Response[Health]:
 async def _pending_jobs(state: AppState) -> int | None:
     """The outbox's length: jobs that wait for Redis (None if the database does not answer)."""
     try:
-        return await asyncio.wait_for(state.jobs.pending(), CHECK_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(job_records.count_undispatched(state.db), CHECK_TIMEOUT_SECONDS)
     except Exception:
         return None

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
 from api.errors import ApiError
-from api.routes._common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error
+from api.routes.common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error
 from api.routes.users import normalize_email
 from api.schemas import Credentials, Token
 from api.state import AppState

@@ -10,8 +10,8 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found, parse_id
-from api.routes._common import (
+from api.errors import ApiError, forbidden, not_found
+from api.routes.common import (
     AUTH,
     BAD_ID,
     BAD_QUERY,
@@ -20,18 +20,20 @@ from api.routes._common import (
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
+    Cursor,
     Limit,
     Offset,
     PathId,
     Statements,
-    page,
+    list_page,
+    parse_id,
     update_by_id,
     updated_values,
 )
 from api.schemas import Envelope, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
 from api.state import AppState, AuthedRequest
-from shared.db import DuplicateKey
-from shared.jobs import WELCOME_EMAIL
+from shared.db_errors import DuplicateKey
+from shared.jobs import JobKind
 from shared.models import User, utcnow
 from shared.passwords import hash_password_async
 
@@ -68,7 +70,7 @@ class UserController(Controller):
             async with state.db.transaction() as tx:  # the welcome email's job commits with the user
                 outcome = await tx.execute(USERS.insert, name=data.name, email=email, password=password, now=now)
                 job = await state.jobs.request(
-                    tx, WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
+                    tx, JobKind.WELCOME_EMAIL, {"user_id": outcome.lastrowid}, requested_by=outcome.lastrowid
                 )
         except DuplicateKey:
             raise ApiError(HTTP_409_CONFLICT, EMAIL_TAKEN) from None
@@ -76,9 +78,10 @@ class UserController(Controller):
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
 
     @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
-    async def list_users(self, state: AppState, limit: Limit = 20, offset: Offset = 0) -> Page[UserOut]:
-        rows = await state.db.fetch_all(USERS.page, limit=limit, offset=offset)
-        return page("success getting users", rows, user_out, limit, offset)
+    async def list_users(
+        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+    ) -> Page[UserOut]:
+        return await list_page(state.db, USERS, "success getting users", user_out, limit, offset, cursor)
 
     @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
     async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:

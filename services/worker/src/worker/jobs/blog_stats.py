@@ -7,7 +7,7 @@ import math
 from sqlalchemy import select, update
 
 from shared.models import Blog
-from worker.jobs._runner import RunningJob
+from worker.context import RunningJob
 
 WORDS_PER_MINUTE = 200
 
@@ -20,12 +20,12 @@ def reading_stats(content: str) -> tuple[int, int]:
 
 async def compute_blog_stats(job: RunningJob, blog_id: int) -> dict[str, int] | None:
     """Idempotent: it reads the blog's current content, so running it twice stores the same numbers."""
-    async with job.db.sessions.begin() as session:
-        content = await session.scalar(select(Blog.content).where(Blog.id == blog_id, Blog.deleted_at.is_(None)))
+    async with job.db.engine.begin() as conn:
+        content = await conn.scalar(select(Blog.content).where(Blog.id == blog_id, Blog.deleted_at.is_(None)))
         if content is None:
             return None  # deleted since it was asked for: nothing to do
         words, minutes = reading_stats(content)
-        await session.execute(
+        await conn.execute(
             update(Blog)
             .where(Blog.id == blog_id)
             # Derived data: keep updated_at, which tells clients when the author last wrote.

@@ -42,10 +42,11 @@ import msgspec
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.jobs import JobStatus
-from shared.models import Book, ImportRejection, Job, RowCount, utcnow
+from shared import job_records
+from shared.models import Book, ImportRejection, RowCount, utcnow
 from shared.rules import BOOK_FIELDS, BookRecord
-from worker.jobs._runner import PermanentError, RunningJob
+from worker.context import RunningJob
+from worker.failures import PermanentError
 
 log = logging.getLogger("worker.jobs.book_import")
 
@@ -203,17 +204,10 @@ async def _commit(job: RunningJob, batch: Batch, done: int, total: int) -> None:
             await insert_books(conn, batch.books)
         if batch.rejections:
             await conn.execute(insert(ImportRejection), batch.rejections)
-        moved = await conn.execute(
-            update(Job)
-            .where(
-                Job.id == job.id,
-                Job.status == JobStatus.RUNNING.value,
-                Job.worker == job.worker,
-                Job.progress_done == done,
-            )
-            .values(progress_done=done + batch.consumed, progress_total=max(total, done + batch.consumed))
+        moved = await job_records.checkpoint(
+            conn, job.id, job.worker, done, done + batch.consumed, max(total, done + batch.consumed)
         )
-        if moved.rowcount != 1:
+        if not moved:
             raise Superseded("the import was cancelled or taken over; this run stopped")
 
 
@@ -231,7 +225,7 @@ async def _summary(job: RunningJob, done: int) -> dict[str, Any]:
                 .limit(MAX_INLINE_REJECTIONS)
             )
         ).all()
-        await conn.execute(update(Job).where(Job.id == job.id).values(progress_total=done))
+        await job_records.set_total(conn, job.id, done)
     log.info("import finished: %d rows, %d inserted, %d rejected", done, done - rejected, rejected)
     return {
         "rows": done,

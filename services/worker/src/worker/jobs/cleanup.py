@@ -23,9 +23,10 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.sql import ColumnElement
 
-from shared.jobs import EXPORT, FINISHED, IMPORT_BOOKS
-from shared.models import Blog, Book, ImportRejection, Job, User, utcnow
-from worker.jobs._runner import RunningJob
+from shared import job_records
+from shared.jobs import JobKind
+from shared.models import Blog, Book, User, utcnow
+from worker.context import RunningJob
 
 log = logging.getLogger("worker.jobs.cleanup")
 
@@ -44,34 +45,26 @@ async def _purge(job: RunningJob, model: Any, *where: ColumnElement[bool]) -> in
 
 
 def job_files(job: RunningJob, job_id: str, kind: str) -> list[Path]:
-    if kind == EXPORT:
+    if kind == JobKind.EXPORT:
         return [job.settings.export_dir / f"{job_id}.csv"]
-    if kind == IMPORT_BOOKS:
+    if kind == JobKind.IMPORT_BOOKS:
         return list(job.settings.import_dir.glob(f"{job_id}.*"))
     return []
 
 
 async def _purge_jobs(job: RunningJob, cutoff: Any) -> tuple[int, int]:
     rows = files = 0
-    finished = [s.value for s in FINISHED]
     while True:
         async with job.db.engine.begin() as conn:
-            old = (
-                await conn.execute(
-                    select(Job.id, Job.kind).where(Job.status.in_(finished), Job.finished_at < cutoff).limit(CHUNK)
-                )
-            ).all()
-            if not old:
-                return rows, files
-            ids = [r.id for r in old]
-            await conn.execute(delete(ImportRejection).where(ImportRejection.job_id.in_(ids)))
-            await conn.execute(delete(Job).where(Job.id.in_(ids)))
-        for r in old:
-            for path in job_files(job, r.id, r.kind):
+            old = await job_records.delete_finished(conn, cutoff, CHUNK)
+        if not old:
+            return rows, files
+        for job_id, kind in old:
+            for path in job_files(job, job_id, kind):
                 if path.exists():
                     path.unlink(missing_ok=True)
                     files += 1
-        rows += len(ids)
+        rows += len(old)
 
 
 async def cleanup(job: RunningJob) -> dict[str, int]:

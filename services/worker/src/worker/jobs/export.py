@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from shared.models import Blog, Book
-from worker.jobs._runner import PermanentError, RunningJob
+from worker.context import RunningJob
+from worker.failures import PermanentError
 
 PAGE = 5000
 

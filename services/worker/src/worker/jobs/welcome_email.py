@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from shared.models import User
 from shared.settings import Settings
-from worker.jobs._runner import PermanentError, RunningJob, TransientError
+from worker.context import RunningJob
+from worker.failures import PermanentError, TransientError
 
 log = logging.getLogger("worker.jobs.welcome_email")
 
@@ -63,9 +64,9 @@ def deliver(settings: Settings, message: EmailMessage) -> None:
 
 
 async def welcome_email(job: RunningJob, user_id: int) -> dict[str, object]:
-    async with job.db.sessions() as session:
+    async with job.db.engine.connect() as conn:
         user = (
-            await session.execute(select(User.name, User.email).where(User.id == user_id, User.deleted_at.is_(None)))
+            await conn.execute(select(User.name, User.email).where(User.id == user_id, User.deleted_at.is_(None)))
         ).first()
     if user is None:
         return {"sent": False, "reason": "the user no longer exists"}

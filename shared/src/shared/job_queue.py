@@ -1,0 +1,147 @@
+"""Requesting jobs and handing them to Redis: the transactional outbox.
+
+A job is requested by :meth:`JobQueue.request`, inside the caller's transaction, next
+to the change that causes it: a commit without its job, or a job without its commit,
+cannot happen. After the commit the caller hands the jobs to :meth:`JobQueue.dispatch`,
+which enqueues them in the background (off the request's path) and marks the rows
+``dispatched_at`` in batches, on the process's own pool. Rows that Redis did not take
+(it was down, the process died in between) are sent by the workers' dispatcher
+(``worker.dispatcher``) once they are ``DISPATCH_GRACE_SECONDS`` old.
+
+Never enqueued twice in effect: arq refuses an id whose job (or kept result) is still
+in Redis, so concurrent sends of one row collapse into one arq job. wadah keeps no arq
+results (``keep_result = 0``: the row holds the result), so once a job has finished a
+late second send is accepted by arq; the worker then finds the row already finished
+and does nothing (``shared.job_records.claim``). The row's status, not Redis, decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss
+from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared import job_records
+from shared.batching import Batcher
+from shared.db import Database, Runner
+from shared.db_errors import DatabaseUnavailable
+from shared.jobs import JobKind, NewJob, deserialize, new_job_id, serialize
+from shared.logging import request_id_var
+from shared.models import utcnow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 5.0  # after a failed enqueue, leave new jobs to the dispatcher this long
+
+
+def redis_client(settings: Settings) -> ArqRedis:
+    """An arq-aware Redis client that connects lazily, so a process starts while Redis is down."""
+    pool = ConnectionPool.from_url(
+        settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+    return ArqRedis(
+        pool,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=settings.queue_name,
+    )
+
+
+class JobQueue:
+    """The enqueue side of every job: used by the API after its commits and by the dispatcher."""
+
+    def __init__(self, redis: ArqRedis, db: Database | None = None) -> None:
+        self.redis = redis
+        self.db = db
+        self._tasks: set[asyncio.Task[list[str]]] = set()
+        self._redis_down_until = 0.0
+        self._marks: Batcher[str, None] = Batcher(self._mark_dispatched)
+
+    async def request(
+        self,
+        tx: Runner,
+        kind: JobKind,
+        params: dict[str, Any],
+        *,
+        requested_by: int | None,
+        request_id: str | None = None,
+        job_id: str | None = None,
+    ) -> NewJob:
+        """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
+
+        The request id defaults to the current request's (``X-Request-ID``), so the
+        worker's log lines for the job carry it too. ``job_id`` is for callers that name
+        something after the job before writing it (an upload's file).
+        """
+        job = NewJob(
+            job_id or new_job_id(),
+            kind,
+            params,
+            requested_by,
+            request_id if request_id is not None else request_id_var.get(),
+            utcnow(),
+        )
+        await job_records.insert_job(tx, job)
+        return job
+
+    def dispatch(self, *jobs: NewJob) -> None:
+        """Hand committed jobs to Redis in the background; never fails, never waits.
+
+        While Redis has just failed, nothing is tried: the dispatcher sends the rows
+        once Redis is back, and requests do not each pay a connection timeout.
+        """
+        if not jobs or time.monotonic() < self._redis_down_until:
+            return
+        task = asyncio.create_task(self.send([(j.id, j.kind) for j in jobs]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def send(self, jobs: Sequence[tuple[str, str]]) -> list[str]:
+        """Enqueue ``(id, kind)`` pairs under their row ids; return the ids Redis now holds.
+
+        Rows are marked dispatched in batches when this process has a database; a row
+        whose mark is lost is sent again later, which arq or the worker turns into a no-op.
+        """
+        results = await asyncio.gather(
+            *(self.redis.enqueue_job(kind, _job_id=job_id) for job_id, kind in jobs), return_exceptions=True
+        )
+        sent = [job_id for (job_id, _), r in zip(jobs, results, strict=True) if not isinstance(r, BaseException)]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            log.warning("could not enqueue %d job(s), the dispatcher will retry: %s", len(failures), failures[0])
+            if not isinstance(failures[0], RedisError | OSError):
+                raise failures[0]
+        if sent and self.db is not None:
+            try:
+                await asyncio.gather(*(self._marks.submit(job_id) for job_id in sent))
+            except (SQLAlchemyError, DatabaseUnavailable, OSError) as exc:
+                log.warning("could not mark %d job(s) dispatched: %s", len(sent), exc)
+        return sent
+
+    async def _mark_dispatched(self, ids: list[str]) -> list[None]:
+        assert self.db is not None
+        await job_records.mark_dispatched(self.db, ids)
+        return [None] * len(ids)
+
+    async def abort(self, job_id: str) -> None:
+        """Ask the worker running ``job_id`` to cancel it (arq's abort set); best effort."""
+        try:
+            await self.redis.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
+        except (RedisError, OSError) as exc:
+            log.warning("could not signal abort of job %s: %s (it stops at its next checkpoint)", job_id, exc)
+
+    async def drain(self) -> None:
+        """Wait for background sends (at shutdown): a row left unsent is the dispatcher's."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._marks.wait()
