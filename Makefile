@@ -50,7 +50,7 @@ fuzz: install ## schemathesis against a running API, longer than the suite's run
 faults: install ## only the fault tests: MariaDB, Redis and SIGTERM against real processes (make test runs them too)
 	$(RUN) pytest tests/faults tests/api/test_served.py -q
 
-.PHONY: bench side-by-side
+.PHONY: bench side-by-side observability-cost
 bench: install ## load-test the hot endpoints, the job drain and the book import; figures in bench-results/
 	@mkdir -p bench-results
 	$(RUN) python scripts/bench_api.py
@@ -59,6 +59,15 @@ bench: install ## load-test the hot endpoints, the job drain and the book import
 
 side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling (../shared/bench), round by round
 	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)
+
+# The same build three ways, in turn within each round (docs/performance.md "Observability's cost").
+OBS_TRACING := OTEL_TRACES_EXPORTER=console OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01
+observability-cost: install ## make side-by-side for wadah with metrics on (default), metrics off, and tracing at 1%
+	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3) --scenarios get_user,create_book \
+	  "metrics_on=18110:bench_wadah_obs_on:make migrate:make serve" \
+	  "metrics_off=18111:bench_wadah_obs_off:make migrate:METRICS_ENABLED=false make serve" \
+	  "tracing_1pct=18112:bench_wadah_obs_otel:make migrate:$(OBS_TRACING) make serve" \
+	  --dir=metrics_on=$(CURDIR) --dir=metrics_off=$(CURDIR) --dir=tracing_1pct=$(CURDIR)
 
 # --- Containers: compose.yml (API, worker, Redis, migrate) + compose.mysql.yml (docs/deployment.md)
 COMPOSE ?= docker compose

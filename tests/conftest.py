@@ -92,6 +92,7 @@ def worker_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
         "REDIS_NAMESPACE": settings.redis_namespace,
         "JWT_SECRET": settings.jwt_secret,
         "LOG_LEVEL": "INFO",
+        "WORKER_METRICS_PORT": "0",  # several workers per test, and other runs on this host
     }
 
 

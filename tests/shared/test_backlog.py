@@ -55,16 +55,21 @@ def test_the_backlog_is_the_queued_and_running_jobs(empty_database: str, tmp_pat
     assert list(row.values()) == [PER_STATUS[JobStatus.QUEUED] + PER_STATUS[JobStatus.RUNNING]]
 
 
-def test_the_count_reads_only_the_status_index(empty_database: str, tmp_path: Path) -> None:
-    """Covering: the count never touches the table's rows (plan on 1,000,000 rows: docs/kubernetes.md)."""
+def test_the_count_reads_only_an_index_on_status(empty_database: str, tmp_path: Path) -> None:
+    """A range over an index that starts with status, covering: the count never reads the table's rows.
+
+    Two indexes qualify (ix_jobs_status_dispatched, ix_jobs_status_created); either
+    serves. The plan on 1,000,000 rows is in docs/performance.md.
+    """
     assert migrate(empty_database, tmp_path).returncode == 0
     asyncio.run(_fill(empty_database))
     if empty_database.startswith("sqlite"):
         plan = asyncio.run(query_rows(empty_database, f"EXPLAIN QUERY PLAN {BACKLOG_SQL}"))
-        assert "COVERING INDEX ix_jobs_status_dispatched" in str(plan)
+        assert "USING COVERING INDEX ix_jobs_status_" in str(plan)
         return
 
     (plan,) = asyncio.run(query_rows(empty_database, f"EXPLAIN {BACKLOG_SQL}"))
 
-    assert plan["key"] == "ix_jobs_status_dispatched"
+    assert plan["type"] == "range"
+    assert plan["key"].startswith("ix_jobs_status_")
     assert "Using index" in plan["Extra"]

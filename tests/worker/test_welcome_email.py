@@ -114,3 +114,17 @@ async def test_a_refused_recipient_fails_at_once(
             job = await eventually(lambda: welcome_job(client, auth, "failed"))
     assert job["attempts"] == 1
     assert "refused the recipient" in job["error"] and "550" in job["error"]
+
+
+async def test_a_name_with_line_breaks_cannot_forge_a_line_in_the_logged_email(
+    client: AsyncTestClient[Litestar], worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    forged = "2026-12-02 00:00:00,000 ERROR worker.jobs: job export failed"
+    _, auth = await register(client, name=f"Mallory\n{forged}\r\n{forged}")
+    env = {k: v for k, v in worker_env.items() if not k.startswith("SMTP_")}
+    with workers(env, tmp_path) as [worker]:
+        await eventually(lambda: welcome_job(client, auth, "succeeded"))
+        log = worker.output()
+    [line] = [line for line in log.splitlines() if "the welcome email is logged instead" in line]
+    assert f"Hello Mallory\\n{forged}\\n{forged}," in line  # the email's own line breaks, escaped
+    assert not any(line.startswith(forged) for line in log.splitlines())

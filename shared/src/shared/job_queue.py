@@ -37,6 +37,7 @@ from shared.jobs import JobKind, NewJob, deserialize, new_job_id, serialize
 from shared.logging import request_id_var
 from shared.models import utcnow
 from shared.settings import Settings
+from shared.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ class JobQueue:
         """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
 
         The request id defaults to the current request's (``X-Request-ID``), so the
-        worker's log lines for the job carry it too. ``job_id`` is for callers that name
+        worker's log lines for the job carry it too; with tracing on, the current span's
+        ``traceparent`` goes on the row in the same statement, so the worker's span
+        joins the request's trace (shared.tracing). ``job_id`` is for callers that name
         something after the job before writing it (an upload's file).
         """
         job = NewJob(
@@ -89,6 +92,7 @@ class JobQueue:
             requested_by,
             request_id if request_id is not None else request_id_var.get(),
             utcnow(),
+            current_traceparent(),
         )
         await job_records.insert_job(tx, job)
         return job

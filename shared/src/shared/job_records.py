@@ -53,6 +53,7 @@ _INSERT = Query(
         progress_done=0,
         requested_by=bindparam("requested_by"),
         request_id=bindparam("request_id"),
+        traceparent=bindparam("traceparent"),
         created_at=bindparam("now"),
         dispatched_at=bindparam("dispatched_at"),
     )
@@ -68,6 +69,7 @@ async def insert_job(tx: Runner, job: NewJob) -> None:
         params=encode_json(job.params),
         requested_by=job.requested_by,
         request_id=job.request_id,
+        traceparent=job.traceparent,
         now=job.created_at,
         dispatched_at=None,
     )
@@ -84,6 +86,7 @@ async def insert_scheduled_run(db: Database, row_id: str, kind: str) -> None:
             params="{}",
             requested_by=None,
             request_id=None,
+            traceparent=None,
             now=now,
             dispatched_at=now,
         )
@@ -157,6 +160,7 @@ class Claim:
     request_id: str | None
     requested_by: int | None
     last_error: str | None
+    traceparent: str | None = None  # of the request that asked, for the job's span
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +185,7 @@ _CLAIMED_COLUMNS = (
     Job.request_id,
     Job.requested_by,
     Job.error,
+    Job.traceparent,
 )
 
 
@@ -213,7 +218,7 @@ async def claim(db: Database, ids: Sequence[str], worker: str) -> list[Claim | N
     await db.execute(update_rows, b_now=utcnow(), b_worker=worker, **named)
     rows = await db.fetch_all(read_rows, **named)
     by_id = {
-        r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9])
+        r[0]: Claim(r[1], decode_json(r[2]), r[5], r[6], r[7], r[8], r[9], r[10])
         for r in rows
         if r[3] == JobStatus.RUNNING and r[4] == worker
     }

@@ -50,8 +50,8 @@ ACTIVE: Final = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 # The durable backlog: every job some worker has yet to finish. Plain SQL because an
-# autoscaler runs it (KEDA's mysql scaler in deploy/k8s), not wadah; a leading-column
-# range on ix_jobs_status_dispatched, so its cost follows the backlog, not the table.
+# autoscaler runs it (KEDA's mysql scaler in deploy/k8s), not wadah; a range on an index
+# that starts with status (covering), so its cost follows the backlog, not the table.
 BACKLOG_SQL: Final = "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
 
 _json_encoder = msgspec.json.Encoder()
@@ -110,3 +110,5 @@ class NewJob:
     requested_by: int | None
     request_id: str | None
     created_at: datetime
+    # The W3C trace context of the span that asked (shared.tracing); None with tracing off.
+    traceparent: str | None = None

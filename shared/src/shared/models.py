@@ -131,6 +131,8 @@ class Job(Base):
     # users while their finished jobs wait for their own retention.
     requested_by: Mapped[int | None] = mapped_column(Id, default=None)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The asking request's W3C trace context, when tracing is on (shared.tracing).
+    traceparent: Mapped[str | None] = mapped_column(String(55), default=None)
     # The worker that claimed it last; a crashed worker's running jobs are taken over.
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
@@ -143,6 +145,8 @@ class Job(Base):
         # The outbox (queued, not yet dispatched) and the sweeps (running; queued long ago).
         Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
         Index("ix_jobs_finished", "finished_at"),
+        # The queue's health: the oldest queued job is the first entry of its range.
+        Index("ix_jobs_status_created", "status", "created_at"),
     )
 
 

@@ -61,6 +61,20 @@ class Settings(BaseSettings):
 
     port: int = 8000
     log_level: str = "INFO"
+    # `text` (readable, the default) or `json` (one object per line, for a log pipeline).
+    log_format: Literal["text", "json"] = "text"
+
+    # Prometheus metrics (docs/operations.md). Off: no /metrics anywhere, no per-request cost.
+    metrics_enabled: bool = True
+    # The API's /metrics on a port of its own (e.g. 9100) instead of the API's port, for
+    # an API reachable from outside while only the scraper reaches this port.
+    metrics_port: int | None = None
+    # The worker's /metrics port (its jobs, and the queue's health from the rows); 0: any
+    # free port (several workers on one host, as the tests run them).
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    # The queue-health query (jobs by status, oldest queued, outbox) runs at most this often;
+    # scrapes in between get the figures it last read.
+    queue_metrics_interval_seconds: float = Field(default=10.0, ge=0)
 
     # Background jobs (docs/jobs.md explains each choice).
     job_max_tries: int = Field(default=5, ge=1)  # attempts before a job ends `failed` with its last error

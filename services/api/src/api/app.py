@@ -5,6 +5,11 @@ are capped at ``MAX_BODY_BYTES`` (a handler that takes uploads sets its own
 ``request_max_body_size``), decoded strictly (:mod:`api.body`), cross-origin access is
 off unless ``CORS_ORIGINS`` names origins, and :mod:`api.request_context` wraps the whole
 application for the request id and security headers.
+
+Observability (docs/operations.md): :mod:`api.metrics` counts and times every request
+and answers ``GET /metrics`` (unless ``METRICS_ENABLED=false`` or ``METRICS_PORT`` moves
+it to a port of its own); :mod:`api.tracing` opens each request's span when the
+``OTEL_*`` environment asks for traces. Neither is installed when it is off.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("api")
 
@@ -68,7 +74,8 @@ def cors_config(settings: Settings) -> CORSConfig | None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    tracing = configure_tracing("wadah-api")
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
@@ -88,6 +95,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.jobs.drain()
             await db.close()
             await redis.aclose()
+            shutdown_tracing()
+            if settings.metrics_enabled:
+                from api.metrics import process_exited
+
+                process_exited()
 
     app = Litestar(
         route_handlers=[
@@ -123,5 +135,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around everything Litestar does, its 404s, 405s and CORS preflights included.
-    app.asgi_handler = RequestContext(app.asgi_handler)
+    handler = app.asgi_handler
+    if settings.metrics_enabled:
+        from api.metrics import HttpMetrics
+
+        handler = HttpMetrics(handler, serve=settings.metrics_port is None)
+    if tracing:
+        from api.tracing import Tracing
+
+        handler = Tracing(handler)
+    app.asgi_handler = RequestContext(handler)
     return app

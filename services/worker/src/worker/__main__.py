@@ -22,7 +22,9 @@ from types import FrameType
 from arq.worker import get_kwargs
 from redis.exceptions import RedisError
 
+from shared.logging import configure_logging
 from shared.settings import get_settings
+from shared.tracing import shutdown_tracing
 from worker.heartbeat import Heartbeat
 from worker.heartbeat_worker import HeartbeatWorker
 from worker.settings import WorkerSettings
@@ -39,7 +41,9 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - uvloop has no Windows build
         pass
-    heartbeat = Heartbeat(get_settings().worker_heartbeat_file)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    heartbeat = Heartbeat(settings.worker_heartbeat_file)
     heartbeat.clear()  # a previous container's stamp (same emptyDir) must not vouch for this one
     try:
         _serve(heartbeat)
@@ -69,6 +73,7 @@ def _serve(heartbeat: Heartbeat) -> None:
             if stopping.is_set():
                 return
             worker.run()
+            shutdown_tracing()  # export the spans still buffered
             return  # stopped by a signal
         except (RedisError, OSError) as exc:
             log.warning("worker lost Redis (%s: %s); starting again in %.0fs", type(exc).__name__, exc, backoff)

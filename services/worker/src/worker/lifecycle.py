@@ -20,6 +20,9 @@ Cancellation: ``CancelledError`` reaches the handler both when the client cancel
 down after its grace period. Either way the wrapper writes ``running -> queued`` with
 the attempt given back, which leaves a cancelled row as it is and returns a shut-down
 job to the queue, where arq keeps it for the next worker.
+
+Each claimed attempt is counted and timed (worker.metrics) and, with tracing on, runs in
+a span joined to the request that asked for the job (shared.tracing.job_span).
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from typing import Any
 
 from arq.worker import Retry
 
-from shared.job_records import End
+from shared.job_records import Claim, End
 from shared.jobs import JobStatus, encode_json
 from shared.logging import job_id_var, request_id_var
+from shared.tracing import job_span
 from worker.context import RunningJob, WorkerContext
 from worker.failures import backoff_seconds, describe, is_transient
+from worker.metrics import JOB_DURATION, JOBS_FINISHED, JOBS_RUNNING, JOBS_STARTED, Outcome
 from worker.recorder import JobRecorder
 
 log = logging.getLogger("worker.jobs")
@@ -46,34 +51,50 @@ Handler = Callable[..., Awaitable[Any]]
 
 async def run(kind: str, handler: Handler, timeout_s: float, context: WorkerContext, job_id: str) -> None:
     """Run one delivery of job ``job_id`` (see the module's docstring)."""
-    recorder, settings = context.recorder, context.settings
-    claim = await recorder.claim(job_id)
+    claim = await context.recorder.claim(job_id)
     if claim is None:
         log.info("job %s (%s) skipped: not queued (finished, cancelled or unknown)", job_id, kind)
         return
     job_token, request_token = job_id_var.set(job_id), request_id_var.set(claim.request_id)
     try:
-        if claim.attempts > settings.job_max_tries:
-            error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
-            log.error("job %s failed: %s", kind, error)
-            await recorder.end(End(job_id, JobStatus.FAILED, error=error))
-            return
-        job = RunningJob(
-            job_id,
-            kind,
-            claim.attempts,
-            claim.progress_done,
-            claim.requested_by,
-            context.db,
-            settings,
-            context.worker_id,
-        )
-        started = time.perf_counter()
-        deadline = asyncio.timeout(timeout_s)
+        with job_span(kind, job_id, claim.traceparent, claim.attempts):
+            await _attempt(kind, handler, timeout_s, context, job_id, claim)
+    finally:
+        job_id_var.reset(job_token)
+        request_id_var.reset(request_token)
+
+
+async def _attempt(
+    kind: str, handler: Handler, timeout_s: float, context: WorkerContext, job_id: str, claim: Claim
+) -> None:
+    recorder, settings = context.recorder, context.settings
+    if claim.attempts > settings.job_max_tries:
+        error = f"gave up after {claim.attempts - 1} attempts; last error: {claim.last_error or 'worker stopped'}"
+        log.error("job %s failed: %s", kind, error)
+        await recorder.end(End(job_id, JobStatus.FAILED, error=error))
+        JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
+        return
+    job = RunningJob(
+        job_id,
+        kind,
+        claim.attempts,
+        claim.progress_done,
+        claim.requested_by,
+        context.db,
+        settings,
+        context.worker_id,
+    )
+    JOBS_STARTED.labels(kind).inc()
+    running = JOBS_RUNNING.labels(kind)
+    running.inc()
+    started = time.perf_counter()
+    deadline = asyncio.timeout(timeout_s)
+    try:
         try:
             async with deadline:
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
+            JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
             await _interrupted(recorder, job_id, kind)
             raise
         except Exception as exc:
@@ -81,22 +102,26 @@ async def run(kind: str, handler: Handler, timeout_s: float, context: WorkerCont
             if task is not None and task.cancelling() and not deadline.expired():
                 # A driver turned the cancellation into its own error (asyncmy raises
                 # InterfaceError "Cancelled during execution"): still an interruption.
+                JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
                 await _interrupted(recorder, job_id, kind)
                 raise asyncio.CancelledError from exc
             error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
                 delay = backoff_seconds(settings, claim.attempts)
                 log.warning("job %s attempt %d failed (%s); retrying in %.1fs", kind, claim.attempts, error, delay)
+                JOBS_FINISHED.labels(kind, Outcome.RETRIED).inc()
                 await recorder.end(End(job_id, JobStatus.QUEUED, error=error))
                 raise Retry(defer=delay) from exc
             log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
+            JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
             return
+        JOBS_FINISHED.labels(kind, Outcome.SUCCEEDED).inc()
         await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
         log.info("job %s succeeded in %.3fs", kind, time.perf_counter() - started)
     finally:
-        job_id_var.reset(job_token)
-        request_id_var.reset(request_token)
+        running.dec()
+        JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
 async def _interrupted(recorder: JobRecorder, job_id: str, kind: str) -> None:

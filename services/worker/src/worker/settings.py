@@ -15,6 +15,10 @@ Tuning (measured by scripts/bench_jobs.py; docs/jobs.md):
   rows go back to ``queued`` and arq keeps them queued for the next worker. Compose's
   ``stop_grace_period`` must be longer.
 * ``allow_abort_jobs``: ``POST /jobs/{id}/cancel`` aborts a running job through arq.
+
+Observability (docs/operations.md): ``/metrics`` on ``WORKER_METRICS_PORT`` (worker.metrics)
+unless ``METRICS_ENABLED=false``; a span per job attempt when the ``OTEL_*`` environment
+asks for traces (shared.tracing).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from shared.jobs import JobKind, deserialize, serialize
 from shared.logging import configure_logging
 from shared.runtime import freeze_startup_objects
 from shared.settings import get_settings
+from shared.tracing import configure_tracing
 from worker.context import CTX_KEY, WorkerContext
 from worker.dispatcher import Dispatcher
 from worker.jobs.blog_stats import compute_blog_stats
@@ -42,6 +47,7 @@ from worker.jobs.book_import import import_books
 from worker.jobs.cleanup import cleanup
 from worker.jobs.export import export
 from worker.jobs.welcome_email import welcome_email
+from worker.metrics import serve as serve_metrics
 from worker.recorder import JobRecorder
 from worker.registry import cron_function, job_function
 from worker.schedule import parse_schedule
@@ -50,12 +56,17 @@ _settings = get_settings()
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    configure_logging(_settings.log_level)
+    configure_logging(_settings.log_level, _settings.log_format)
     logging.getLogger("arq.worker").setLevel(logging.WARNING)
+    configure_tracing("wadah-worker")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
     db = Database(_settings)
     queue = JobQueue(redis_client(_settings), db)
     dispatcher = Dispatcher(db, queue, _settings, worker_id)
+    if _settings.metrics_enabled:
+        serve_metrics(_settings.worker_metrics_port, _settings.queue_metrics_interval_seconds).attach(
+            db, asyncio.get_running_loop()
+        )
     await dispatcher.heartbeat()  # alive before the first claim, so no one takes our jobs over
     stop = asyncio.Event()
     ctx[CTX_KEY] = WorkerContext(
@@ -72,6 +83,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if _settings.metrics_enabled:
+        serve_metrics(_settings.worker_metrics_port, _settings.queue_metrics_interval_seconds).detach()
     context = WorkerContext.of(ctx)
     context.dispatcher_stop.set()
     await context.dispatcher

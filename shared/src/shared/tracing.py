@@ -1,0 +1,150 @@
+"""OpenTelemetry tracing, configured by the standard ``OTEL_*`` variables and nothing else.
+
+Off unless ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``, or both,
+comma-separated; ``none`` or unset: off; ``OTEL_SDK_DISABLED=true`` wins). Off means off:
+the SDK is not imported, no middleware is installed, and each call here returns at its
+first test, so a deployment without tracing pays nothing for it. Everything else is the
+SDK's own reading of the environment: ``OTEL_SERVICE_NAME`` and
+``OTEL_RESOURCE_ATTRIBUTES`` (the resource), ``OTEL_TRACES_SAMPLER`` and
+``OTEL_TRACES_SAMPLER_ARG`` (default ``parentbased_always_on``), and the OTLP exporter's
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``_HEADERS`` (HTTP/protobuf, port 4318).
+
+Through the outbox: the API stores the W3C ``traceparent`` of the request's span on
+the job row it writes (:func:`current_traceparent`, in the same transaction), and the
+worker's span for the job (:func:`job_span`) is that span's child on the job's first
+attempt. A retry or a re-delivery starts a trace of its own with a *link* to the
+request's span instead: a child would stretch the request's trace over minutes of
+backoff and make one request look like it ran the job several times.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from shared import logging as shared_logging
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+EXPORTERS: Final = ("otlp", "console")
+_tracer: Tracer | None = None
+
+
+def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the environment asks for traces to be exported."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    names = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    return any(n != "none" for n in names)
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+def configure_tracing(default_service_name: str) -> bool:
+    """Set up the SDK from the environment if it asks for traces; idempotent. True if on.
+
+    ``default_service_name`` is used when ``OTEL_SERVICE_NAME`` is unset, so the API's and
+    the worker's spans are told apart without configuration.
+    """
+    global _tracer
+    if _tracer is not None:
+        return True
+    if not tracing_requested():
+        return False
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+    attributes: dict[str, Any] = {}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes[SERVICE_NAME] = default_service_name
+    provider = TracerProvider(resource=Resource.create(attributes))  # sampler: OTEL_TRACES_SAMPLER
+    for name in {n.strip().lower() for n in os.environ["OTEL_TRACES_EXPORTER"].split(",")}:
+        if name == "console":
+            # One span per line (the SDK's default indents each over many lines), written
+            # as the span ends: a developer's view, and easy for a tool to read back.
+            console = ConsoleSpanExporter(out=sys.stdout, formatter=lambda span: span.to_json(indent=None) + "\n")
+            provider.add_span_processor(SimpleSpanProcessor(console))
+        elif name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        elif name not in ("", "none"):
+            raise ValueError(f"OTEL_TRACES_EXPORTER: {name!r} is not one of {', '.join(EXPORTERS)} or none")
+    trace.set_tracer_provider(provider)
+    _tracer = trace.get_tracer("wadah")
+    shared_logging.trace_ids = _current_ids
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Export what is still buffered (at process exit)."""
+    if _tracer is None:
+        return
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def tracer() -> Tracer:
+    assert _tracer is not None, "configure_tracing() first"
+    return _tracer
+
+
+def _current_ids() -> tuple[str, str] | None:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, for a job row; None when tracing is off."""
+    if _tracer is None:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def job_span(kind: str, job_id: str, traceparent: str | None, attempt: int) -> Iterator[Span | None]:
+    """The worker's span for one attempt of a job (None when tracing is off).
+
+    Attempt 1 is a child of the request that wrote the row; later attempts (retries,
+    re-deliveries after a crash or shutdown) start their own trace linked to it.
+    """
+    if _tracer is None:
+        yield None
+        return
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    origin = TraceContextTextMapPropagator().extract({"traceparent": traceparent}) if traceparent else None
+    origin_span = trace.get_current_span(origin).get_span_context() if origin is not None else None
+    attributes: dict[str, str | int] = {"wadah.job.id": job_id, "wadah.job.kind": kind, "wadah.job.attempt": attempt}
+    if origin_span is not None and origin_span.is_valid and attempt <= 1:
+        parent, links = origin, []
+    else:
+        parent = otel_context.Context()  # a new root: no span of this process is its parent
+        links = [Link(origin_span)] if origin_span is not None and origin_span.is_valid else []
+    with _tracer.start_as_current_span(
+        kind, context=parent, kind=SpanKind.CONSUMER, attributes=attributes, links=links
+    ) as span:
+        yield span
