@@ -59,6 +59,12 @@ openapi: install ## check the OpenAPI document: Redocly's recommended rules (0 e
 		npx --no-install redocly lint --config redocly.yaml generated/openapi.json
 	cd $(OPENAPI_DIR) && node generate.mjs generated/openapi.json generated/wadah.ts && npx --no-install tsc -p tsconfig.json
 
+.PHONY: k8s
+k8s: install ## render deploy/k8s's overlays and validate them offline (kubectl, kubernetes-validate, KEDA's CRDs in ../shared/k8s/crds), then the manifest rules
+	@command -v kubectl >/dev/null || { echo "make k8s needs kubectl (it renders the kustomizations)" >&2; exit 1; }
+	$(RUN) python scripts/k8s_check.py
+	$(RUN) pytest tests/deploy -q
+
 .PHONY: fuzz faults
 fuzz: install ## schemathesis against a running API, longer than the suite's run (FUZZ_MAX_EXAMPLES=200, FUZZ_SEED)
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(RUN) pytest tests/api/test_fuzz.py -q

@@ -77,10 +77,14 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture(scope="session")
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment a real worker (or API) process needs to join this run."""
+def worker_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment a real worker (or API) process needs to join this run.
+
+    The heartbeat goes to a temporary directory, not the checkout's ``var/``.
+    """
     return {
         **os.environ,
+        "WORKER_HEARTBEAT_FILE": str(tmp_path_factory.mktemp("heartbeat") / "worker-heartbeat"),
         "DATABASE_URL": settings.resolved_database_url,
         "REDIS_URL": settings.redis_url,
         "REDIS_NAMESPACE": settings.redis_namespace,

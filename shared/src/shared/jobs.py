@@ -62,6 +62,11 @@ def liveness_key(settings: Settings, worker_id: str) -> str:
     return f"{settings.redis_namespace}:worker:{worker_id}"
 
 
+# The durable backlog: every job some worker has yet to finish. Plain SQL because an
+# autoscaler runs it (KEDA's mysql scaler in deploy/k8s), not wadah; a range on an index
+# that starts with status (covering), so its cost follows the backlog, not the table.
+BACKLOG_SQL: Final = "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+
 _json_encoder = msgspec.json.Encoder()
 
 

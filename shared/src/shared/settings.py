@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(default=30, gt=0)  # finished job rows (and their files) kept this long
     worker_max_jobs: int = Field(default=50, ge=1)
     worker_poll_delay_seconds: float = Field(default=0.01, gt=0)
+    # Liveness: the worker's poll loop touches this file every few seconds; the health
+    # check (`python -m worker.healthcheck`) fails once it is older than the max age.
+    worker_heartbeat_file: Path = Path("var") / "worker-heartbeat"
+    worker_heartbeat_max_age_seconds: float = Field(default=20.0, ge=10)
     # Outbox: rows the API could not hand to Redis are sent by the workers' dispatcher.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
     dispatch_grace_seconds: float = Field(default=5.0, ge=0)  # leave fresh rows to the API's own enqueue

@@ -1,48 +1,41 @@
-"""``python -m worker.healthcheck``: exit 0 if a worker on this queue is alive, else 1.
+"""``python -m worker.healthcheck``: exit 0 if this container's worker loop is alive, else 1.
 
-The worker image's HEALTHCHECK. A running arq worker rewrites its health key
-(``WorkerSettings.health_check_key``) every ``health_check_interval`` seconds with a
-time-to-live just above that interval, so the key exists exactly while some worker keeps
-polling the queue; a hung event loop or a worker cut off from Redis lets it expire.
-The key belongs to the queue, not to one process: with several replicas it proves that
-the queue is being served and that this container reaches Redis, which is what an
-orchestrator can act on. A replica whose process dies exits, and its restart policy
-brings it back.
+The worker image's HEALTHCHECK and its Kubernetes liveness and startup probes. It reads
+the heartbeat this process's own poll loop stamps every few seconds
+(``worker.heartbeat``; ``WORKER_HEARTBEAT_FILE``) and fails once the stamp is older than
+``WORKER_HEARTBEAT_MAX_AGE_SECONDS`` or missing. Not arq's health key: that belongs to
+the queue, so another replica keeps it fresh for a wedged one, and a SIGKILLed worker's
+key outlives it. No network call, so a slow Redis cannot make the probe itself time out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
+import time
+from pathlib import Path
 
-from shared.job_queue import redis_client
 from shared.settings import get_settings
-from worker.settings import WorkerSettings
-
-TIMEOUT_SECONDS = 4.0
+from worker.heartbeat import heartbeat_age
 
 
-async def health_info() -> bytes | None:
-    """arq's last health record (jobs done, failed, ongoing, queued), or None if it expired."""
-    redis = redis_client(get_settings())
-    try:
-        info: bytes | None = await asyncio.wait_for(redis.get(WorkerSettings.health_check_key), TIMEOUT_SECONDS)
-        return info
-    finally:
-        await redis.aclose()
+def check(path: Path, max_age: float, now: float) -> tuple[bool, str]:
+    """Whether the heartbeat at ``path`` is fresh at ``now``, and the line to print."""
+    age = heartbeat_age(path, now)
+    if age is None:
+        return False, f"unhealthy: no heartbeat at {path}: the worker has not started polling, or has stopped"
+    if age > max_age:
+        return False, (
+            f"unhealthy: the worker's loop last stamped {path} {age:.0f}s ago (limit {max_age:.0f}s): "
+            "it is stuck or dead"
+        )
+    return True, f"healthy: heartbeat {max(age, 0):.1f}s old"
 
 
 def main() -> int:
-    try:
-        info = asyncio.run(health_info())
-    except Exception as exc:  # any failure to read the key means unhealthy, with the reason
-        print(f"unhealthy: cannot read {WorkerSettings.health_check_key}: {type(exc).__name__}: {exc}")
-        return 1
-    if info is None:
-        print(f"unhealthy: no worker has refreshed {WorkerSettings.health_check_key} recently")
-        return 1
-    print(f"healthy: {info.decode(errors='replace')}")
-    return 0
+    settings = get_settings()
+    ok, line = check(settings.worker_heartbeat_file, settings.worker_heartbeat_max_age_seconds, time.time())
+    print(line)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
