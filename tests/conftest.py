@@ -66,8 +66,7 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         redis_namespace=namespace,
         jwt_secret=TEST_SECRET,
         registration_max_per_address=SUITE_REGISTRATIONS,
-        import_dir=files / "imports",
-        export_dir=files / "exports",
+        worker_heartbeat_file=files / "worker-heartbeat",
         _env_file=None,  # type: ignore[call-arg]
     )
     client = redis.Redis.from_url(redis_url)
@@ -90,8 +89,6 @@ def worker_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
         "REDIS_NAMESPACE": settings.redis_namespace,
         "JWT_SECRET": settings.jwt_secret,
         "REGISTRATION_MAX_PER_ADDRESS": str(SUITE_REGISTRATIONS),
-        "IMPORT_DIR": str(settings.import_dir),
-        "EXPORT_DIR": str(settings.export_dir),
         "LOG_LEVEL": "INFO",
         "WORKER_METRICS_PORT": "0",  # several workers per test, and other runs on this host
     }

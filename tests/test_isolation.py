@@ -16,13 +16,11 @@ def outside_the_checkout(path: str | Path) -> bool:
 
 
 def test_the_run_settings_write_nowhere_in_the_checkout(settings: Settings) -> None:
-    assert outside_the_checkout(settings.import_dir)
-    assert outside_the_checkout(settings.export_dir)
+    assert outside_the_checkout(settings.worker_heartbeat_file)
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         assert outside_the_checkout(url.database or "")
 
 
 def test_processes_started_for_the_run_write_nowhere_in_the_checkout(worker_env: dict[str, str]) -> None:
-    assert outside_the_checkout(worker_env["IMPORT_DIR"])
-    assert outside_the_checkout(worker_env["EXPORT_DIR"])
+    assert outside_the_checkout(worker_env["WORKER_HEARTBEAT_FILE"])

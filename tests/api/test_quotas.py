@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from api.quotas import Quotas, seconds_to_midnight
 from shared.db import Database
 from shared.embedded import free_port
 from shared.job_queue import redis_client
+from shared.models import JobFileChunk
 from shared.settings import Settings
 from tests.api.expect import error
 from tests.factories import AUser, Factory
@@ -44,15 +46,16 @@ async def limited(settings: Settings, tmp_path: Path) -> AsyncIterator[AsyncTest
             "quota_active_imports": 2,
             "quota_active_exports": 1,
             "quota_upload_bytes_per_day": DAILY,
-            "import_dir": tmp_path / "imports",
         }
     )
     async with AsyncTestClient(app=create_app(small)) as client:
         yield client
 
 
-def uploads_kept(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "imports").glob("*")) if (tmp_path / "imports").exists() else []
+async def uploads_kept(db: Database) -> list[str]:
+    """The jobs (or would-be jobs) whose file has chunks stored."""
+    async with db.engine.connect() as conn:
+        return sorted((await conn.execute(select(JobFileChunk.job_id).distinct())).scalars())
 
 
 async def import_(client: AsyncTestClient[Litestar], user: AUser, body: bytes) -> Any:
@@ -60,15 +63,16 @@ async def import_(client: AsyncTestClient[Litestar], user: AUser, body: bytes) -
 
 
 async def test_an_import_beyond_those_queued_or_running_is_429_and_keeps_no_file(
-    limited: AsyncTestClient[Litestar], factory: Factory, tmp_path: Path
+    limited: AsyncTestClient[Litestar], factory: Factory, db: Database
 ) -> None:
     user, other = await factory.user(), await factory.user()
+    before = await uploads_kept(db)
     first, second = [await import_(limited, user, csv_of(100)) for _ in range(2)]
     assert first.status_code == second.status_code == 202
     refused = await import_(limited, user, csv_of(100))
     error(refused, 429, "you have 2 imports queued or running; wait for one to finish")
     assert int(refused.headers["retry-after"]) > 0
-    assert len(uploads_kept(tmp_path)) == 2
+    assert len(set(await uploads_kept(db)) - set(before)) == 2
     assert (await import_(limited, other, csv_of(100))).status_code == 202  # per user
 
     # At once, not in all: once one has ended, another may start.
@@ -86,16 +90,16 @@ async def test_concurrent_imports_of_one_user_cannot_slip_past_the_limit(
 
 
 async def test_uploads_past_the_daily_bytes_are_cut_off_with_429_until_midnight(
-    limited: AsyncTestClient[Litestar], factory: Factory, tmp_path: Path
+    limited: AsyncTestClient[Litestar], factory: Factory, db: Database
 ) -> None:
     user, other = await factory.user(), await factory.user()
     assert (await import_(limited, user, csv_of(2 * MiB))).status_code == 202
-    before = uploads_kept(tmp_path)
+    before = await uploads_kept(db)
 
     over = await import_(limited, user, csv_of(2 * MiB))  # 4 MiB today: cut off while it streams
     error(over, 429, f"the daily upload quota of {DAILY} bytes is used up; try again tomorrow (UTC)")
     assert 0 < int(over.headers["retry-after"]) <= seconds_to_midnight(datetime.now(UTC))
-    assert uploads_kept(tmp_path) == before  # nothing of it kept
+    assert await uploads_kept(db) == before  # nothing of it kept
 
     error(await import_(limited, user, csv_of(100)), 429)  # refused before it is read
     assert (await import_(limited, other, csv_of(2 * MiB))).status_code == 202  # each user has their own
@@ -148,9 +152,8 @@ async def test_a_succeeded_export_is_reused_within_the_window_only(
     settings: Settings, factory: Factory, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     user = await factory.user()
-    exports = tmp_path / "exports"
-    window = settings.model_copy(update={"export_reuse_seconds": 3600, "export_dir": exports})
-    no_window = settings.model_copy(update={"export_reuse_seconds": 0, "export_dir": exports})
+    window = settings.model_copy(update={"export_reuse_seconds": 3600})
+    no_window = settings.model_copy(update={"export_reuse_seconds": 0})
     async with (
         AsyncTestClient(app=create_app(window)) as reuse,
         AsyncTestClient(app=create_app(no_window)) as no_reuse,
@@ -161,7 +164,7 @@ async def test_a_succeeded_export_is_reused_within_the_window_only(
             job = (await reuse.get(f"/jobs/{job_id}", headers=user.auth)).json()["data"]
             return bool(job["status"] == "succeeded")
 
-        with workers({**worker_env, "EXPORT_DIR": str(exports)}, tmp_path):
+        with workers(worker_env, tmp_path):
             await eventually(succeeded, what="the export to succeed")
         again = await reuse.post("/exports", json={"resource": "books"}, headers=user.auth)
         assert again.json()["data"]["id"] == job_id and again.json()["data"]["status"] == "succeeded"

@@ -269,10 +269,11 @@ def _is_error(response: dict[str, Any]) -> bool:
 
 
 def _file_response(response: dict[str, Any], headers: dict[str, Any]) -> None:
-    """Litestar's File answer: a binary body with the headers the download really sends."""
-    for media in response.get("content", {}).values():
+    """A file answer (Litestar's File, or a CSV Stream, which it leaves without a schema): a
+    binary body with the headers the download really sends."""
+    for media_type, media in response.get("content", {}).items():
         schema = media.get("schema", {})
-        if schema.get("contentMediaType") == "application/octet-stream":
+        if schema.get("contentMediaType") == "application/octet-stream" or (media_type == "text/csv" and not schema):
             media["schema"] = {"type": "string", "format": "binary"}
             headers.clear()
             headers.update(copy.deepcopy(_DOWNLOAD_HEADERS))
