@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run serve worker migrate test lint fmt
+.PHONY: help install run serve worker migrate revision test test-fast coverage lint fmt
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,13 +25,26 @@ worker: ## the worker alone
 migrate: ## upgrade the database (DATABASE_URL, DB_*, or the embedded SQLite) to head; adopts the original's schema
 	$(RUN) python -m shared.migrate
 
+revision: install ## draft a migration from the models: make revision m="what it does" [id=0011]
+	$(RUN) python scripts/revision.py "$(m)" $(if $(id),--id $(id))
+
 test: install ## the whole suite (TEST_DATABASE_URL / TEST_REDIS_URL: real servers; else embedded)
 	$(RUN) pytest
 
-lint: install ## ruff and mypy
+test-fast: install ## the tests that start no process of their own (about a minute)
+	$(RUN) pytest -m "not process" -q
+
+coverage: install ## the whole suite under coverage.py, its processes included; line coverage of shared, api, worker
+	rm -f .coverage .coverage.*
+	$(RUN) coverage run -m pytest -q
+	$(RUN) coverage combine -q
+	$(RUN) coverage report
+
+lint: install ## ruff, mypy, and actionlint on .github/workflows
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) actionlint
 
 fmt: ## format and auto-fix
 	$(RUN) ruff format .
@@ -42,6 +55,15 @@ k8s: install ## render deploy/k8s's overlays and validate them offline (kubectl,
 	@command -v kubectl >/dev/null || { echo "make k8s needs kubectl (it renders the kustomizations)" >&2; exit 1; }
 	$(RUN) python scripts/k8s_check.py
 	$(RUN) pytest tests/deploy -q
+
+.PHONY: openapi
+OPENAPI_DIR := tools/openapi
+openapi: install ## check the OpenAPI document: Redocly's recommended rules (0 errors) and a strict TypeScript client of it
+	$(RUN) python scripts/openapi_document.py $(OPENAPI_DIR)/generated/openapi.json
+	cd $(OPENAPI_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd $(OPENAPI_DIR) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --no-install redocly lint --config redocly.yaml generated/openapi.json
+	cd $(OPENAPI_DIR) && node generate.mjs generated/openapi.json generated/wadah.ts && npx --no-install tsc -p tsconfig.json
 
 .PHONY: fuzz faults
 fuzz: install ## schemathesis against a running API, longer than the suite's run (FUZZ_MAX_EXAMPLES=200, FUZZ_SEED)
@@ -97,3 +119,23 @@ push: ## push both images as REGISTRY/IMAGE_PREFIX/wadah-{api,worker}:<git descr
 
 smoke: ## build and run both images with MySQL + Redis in throwaway compose projects, exercise them, remove all
 	python3 scripts/smoke.py
+
+# --- Operators and the console (docs/console.md)
+.PHONY: grant revoke console-deps browser-tests screenshots
+
+grant: ## make a user an operator (every user's jobs, queue health): make grant EMAIL=ops@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make grant EMAIL=address" >&2; exit 2; }
+	$(RUN) python -m shared.admin grant "$(EMAIL)"
+
+revoke: ## take the operator role away: make revoke EMAIL=ops@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make revoke EMAIL=address" >&2; exit 2; }
+	$(RUN) python -m shared.admin revoke "$(EMAIL)"
+
+console-deps: ## the browser tests' pinned axe-core (npm ci in tests/console); the browser is Debian's chromium
+	npm ci --prefix tests/console --ignore-scripts --no-audit --no-fund
+
+browser-tests: install console-deps ## only the console's browser tests (Chromium at CHROMIUM, default /usr/bin/chromium)
+	$(RUN) pytest tests/console -q
+
+screenshots: install console-deps ## PNGs of the console's main views into SCREENSHOTS (default ./screenshots, git-ignored)
+	CONSOLE_SCREENSHOTS="$(abspath $(or $(SCREENSHOTS),screenshots))" $(RUN) pytest tests/console -q -k "sign_in_and_out or import or operator"

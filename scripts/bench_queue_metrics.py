@@ -1,4 +1,4 @@
-"""The worker's queue-health read (worker.metrics.read_queue) on 1,000,000 job rows on MariaDB.
+"""The worker's queue-health read (shared.queue_health.read_queue) on 1,000,000 job rows on MariaDB.
 
     uv run --frozen python scripts/bench_queue_metrics.py [--server mysql+asyncmy://root@127.0.0.1:3306] [--rows 1000000]
 
@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.job_records import _COUNT_UNDISPATCHED  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
+from shared.queue_health import BY_STATUS, OLDEST_QUEUED, read_queue  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from worker.metrics import _BY_STATUS, _OLDEST_QUEUED, read_queue  # noqa: E402
 
 # Per 1,000 rows: 1 queued (half not yet dispatched), 1 running, 2 failed, 1 cancelled, 995 succeeded.
 FILL = """
@@ -62,8 +62,8 @@ async def explain(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.connect() as conn:
         for name, query in (
-            ("by status", _BY_STATUS),
-            ("oldest queued", _OLDEST_QUEUED),
+            ("by status", BY_STATUS),
+            ("oldest queued", OLDEST_QUEUED),
             ("outbox", _COUNT_UNDISPATCHED),
         ):
             sql = literal_sql(query)

@@ -9,7 +9,7 @@ Migrates, then runs the API and the worker side by side.
 Stopping is this script's job alone, so that Ctrl-C works the same at every moment
 (starting, serving, stopping) and ends with status 0:
 
-* The signal handlers are installed before anything else and only count the request;
+* The signal handlers are installed before anything else and only record the request;
   the script notices it at its next check (every 0.1 s), so a signal never interrupts
   a start-up step or the clean-up half-way. They are installed whatever the inherited
   disposition: a shell starting ``make run`` in the background hands SIGINT over
@@ -18,7 +18,9 @@ Stopping is this script's job alone, so that Ctrl-C works the same at every mome
   the foreground group) reaches only this script, which then stops the children with
   SIGTERM, the signal they shut down cleanly on, in reverse order of starting. A child
   that died of the same SIGINT first would otherwise look like a crash.
-* A second Ctrl-C kills whatever is still stopping.
+* Further signals while stopping change nothing (``uv run`` forwards the terminal's
+  SIGINT, so the script sees Ctrl-C twice): a part that has not stopped after
+  ``STOP_GRACE_SECONDS`` is killed.
 
 A part that exits on its own (a crash, a failed migration) stops the rest, and the
 script exits non-zero.
@@ -41,18 +43,18 @@ STOP_GRACE_SECONDS = 30.0
 
 
 class StopRequests:
-    """Counts SIGINT and SIGTERM: the first asks for an orderly stop, a second for SIGKILL."""
+    """Records SIGINT and SIGTERM: any number of them asks for one orderly stop."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.requested = False
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._received)
 
     def _received(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
+        self.requested = True
 
     def __bool__(self) -> bool:
-        return self.count > 0
+        return self.requested
 
 
 class Part:
@@ -76,22 +78,19 @@ def wait_for_exit(parts: list[Part], stop: StopRequests) -> Part | None:
     return None
 
 
-def stop_all(parts: list[Part], stop: StopRequests) -> None:
-    """SIGTERM to every part still running, newest first; SIGKILL after the grace or on another request."""
-    requests_before = stop.count
+def stop_all(parts: list[Part]) -> None:
+    """SIGTERM to every part still running, newest first; SIGKILL to any still running after the grace."""
     for part in reversed(parts):
         if part.running():
             part.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while any(part.running() for part in parts):
-        if stop.count > requests_before or time.monotonic() > deadline:
-            for part in parts:
-                if part.running():
-                    print(f"wadah: killing the {part.name}", flush=True)
-                    part.proc.kill()
-        time.sleep(POLL_SECONDS)
-    for part in parts:
-        part.proc.wait()
+    for part in reversed(parts):
+        try:
+            part.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"wadah: killing the {part.name}", flush=True)
+            part.proc.kill()
+            part.proc.wait()
 
 
 def run(stop: StopRequests, parts: list[Part], resources: ExitStack) -> int:
@@ -152,7 +151,7 @@ def main() -> int:
         finally:
             if stop:
                 print("wadah: stopping", flush=True)
-            stop_all(parts, stop)
+            stop_all(parts)
         return code
 
 

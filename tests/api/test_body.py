@@ -7,7 +7,7 @@ import json
 import pytest
 
 from api.app import MAX_BODY_BYTES
-from tests.api.expect import Client, bad_fields, error, ok
+from tests.api.expect import Client, bad_fields, error, ok, total
 from tests.factories import Factory, blog_body, book_body, user_body
 
 # (path, body): one valid body per JSON route, for the tests that spoil it one way each.
@@ -90,3 +90,39 @@ async def test_the_longest_blog_in_its_longest_spelling_fits_under_the_cap(clien
     created = ok(response, 201, "success creating blog")
     fetched = ok(await client.get(f"/blogs/{created['id']}"), 200, "success getting blog")
     assert fetched["content"] == content
+
+
+# What a browser may send cross-site without a CORS preflight, and a client that forgot the type.
+NOT_JSON = ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "multipart/form-data", None]
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON)
+@pytest.mark.parametrize(("path", "body"), CREATES)
+async def test_a_json_body_without_a_json_media_type_is_415_and_writes_nothing(
+    client: Client, factory: Factory, path: str, body: object, content_type: str | None
+) -> None:
+    user = await factory.user()
+    assert callable(body)
+    fields = body()
+    raw = json.dumps(fields).encode()
+    headers = {**user.auth, **({"content-type": content_type} if content_type else {})}
+    before = await total(client, path, user.auth)
+    sent = content_type.partition(";")[0] if content_type else None
+    expected = f"send the body as application/json, not {sent!r}" if sent else None
+    error(await client.post(path, content=raw, headers=headers), 415, expected)
+    assert await total(client, path, user.auth) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"]
+)
+async def test_any_json_media_type_is_read(client: Client, factory: Factory, content_type: str) -> None:
+    user = await factory.user()
+    raw = json.dumps(book_body()).encode()
+    response = await client.post("/books", content=raw, headers={**user.auth, "content-type": content_type})
+    ok(response, 201, "success creating book")
+
+
+async def test_a_body_without_any_content_type_is_415_saying_so(client: Client) -> None:
+    response = await client.post("/login", content=json.dumps({"email": "a@b.cd", "password": "x" * 8}).encode())
+    error(response, 415, "send the body as application/json (no Content-Type was sent)")

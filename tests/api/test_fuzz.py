@@ -29,6 +29,8 @@ import pytest
 
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process
+
 FUZZ_MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261128"))
 HOOKS = Path(__file__).with_name("fuzz_hooks.py")
@@ -45,8 +47,6 @@ def api(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     env = {
         **worker_env,
         "REDIS_NAMESPACE": worker_env["REDIS_NAMESPACE"] + "-fuzz",
-        "IMPORT_DIR": str(directory / "imports"),  # generated uploads land here, not in the repo's var/
-        "EXPORT_DIR": str(directory / "exports"),
         "LOG_LEVEL": "WARNING",
     }
     with serving(env, directory / "api.log") as server:
@@ -72,7 +72,10 @@ def start_schemathesis(api: ApiProcess, report: Path, *, authenticated: bool) ->
         f"--report-json-path={report}",
         "--no-color",
     ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # In the report's directory: schemathesis keeps its example database in the working directory.
+    return subprocess.Popen(
+        command, env=env, cwd=report.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def test_no_generated_request_breaks_the_api_or_its_document(

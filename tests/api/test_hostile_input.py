@@ -94,7 +94,7 @@ async def test_sql_metacharacters_in_query_and_path_parameters_are_400(
     ok(await client.get("/books"), 200, "success getting books")
 
 
-# (path, field, longest accepted): the issue's limits, one row per text field.
+# (path, field, longest accepted): the input rules' limits (docs/api.md), one row per text field.
 LENGTHS = [
     ("/users", "name", 255),
     ("/books", "title", 255),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -87,6 +88,7 @@ async def test_a_queued_job_can_be_cancelled_once(client: AsyncTestClient[Litest
     assert again.status_code == 409 and "cancelled" in again.json()["message"]
 
 
+@pytest.mark.process
 async def test_a_cancelled_job_never_runs(
     client: AsyncTestClient[Litestar], factory: Factory, settings: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -105,6 +107,7 @@ async def test_a_cancelled_job_never_runs(
     await redis.aclose()
 
 
+@pytest.mark.process
 async def test_a_failing_job_shows_its_error_to_the_requester(
     client: AsyncTestClient[Litestar],
     factory: Factory,

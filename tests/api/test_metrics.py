@@ -35,6 +35,7 @@ async def api(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield client
 
 
+@pytest.mark.process
 async def test_metrics_are_prometheus_text_that_promtool_accepts(
     api: AsyncTestClient[Litestar], factory: Factory
 ) -> None:

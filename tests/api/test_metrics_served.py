@@ -6,10 +6,13 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shared.embedded import free_port
 from tests.api.test_metrics import promtool_check
 from tests.servers import serving
+
+pytestmark = pytest.mark.process
 
 REQUESTS = 200
 READYZ = re.compile(r'^wadah_http_requests_total\{method="GET",route="/readyz",status="(\d+)"\} (\S+)$', re.MULTILINE)

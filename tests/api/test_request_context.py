@@ -7,6 +7,8 @@ import re
 import httpx
 import pytest
 
+from api import console
+from api.request_context import CONTENT_SECURITY_POLICY
 from tests.api.expect import Client
 from tests.factories import Factory, book_body
 
@@ -55,3 +57,14 @@ async def test_an_unsafe_request_id_is_replaced_by_a_fresh_one(client: Client, s
     """Ids end up in log lines and headers: nothing that could forge a line or a header is echoed."""
     response = await client.get("/healthz", headers={"X-Request-ID": sent.encode("utf-8")})
     assert HEX_ID.fullmatch(stamped(response))
+
+
+async def test_every_answer_has_the_strict_content_security_policy(client: Client) -> None:
+    for path in ("/healthz", "/nowhere", "/schema"):
+        assert (await client.get(path)).headers.get_list("content-security-policy") == [CONTENT_SECURITY_POLICY]
+
+
+async def test_a_page_with_a_policy_of_its_own_keeps_only_that_one(client: Client) -> None:
+    response = await client.get("/console")
+    assert response.status_code == 200
+    assert response.headers.get_list("content-security-policy") == [console.CONTENT_SECURITY_POLICY]

@@ -18,6 +18,8 @@ from shared.embedded import free_port
 from tests.factories import Factory
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:

@@ -268,7 +268,7 @@ async def test_deleted_user_vanishes_from_list_and_get(client: Client, factory: 
 
 
 async def test_deleted_user_cannot_be_updated_or_deleted_again(client: Client, factory: Factory) -> None:
-    """The row is gone (404); once tokens die with their user (issue 5) the token itself is refused (401)."""
+    """The row is gone (404), and since a token dies with its user the token itself is refused (401)."""
     user = await factory.user()
     await client.delete(f"/users/{user.id}", headers=user.auth)
     updated = await client.put(f"/users/{user.id}", json={"name": "back"}, headers=user.auth)

@@ -7,7 +7,6 @@ real ``python -m api`` process on a database migrated there first.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -15,9 +14,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shared.migrate import upgrade
-from tests.mysql import create_database, with_database
+from tests.mysql import throwaway_database
 from tests.servers import ApiProcess, MariaDBServer, serving
+
+pytestmark = pytest.mark.process
 
 UNAVAILABLE = {"message": "the database is unavailable, try again shortly"}
 RECOVERY_LIMIT_SECONDS = 90  # a deadline for a hung test, not a claim about speed
@@ -38,12 +38,10 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]
 def api(
     mariadb: MariaDBServer, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiProcess]:
-    url = with_database(mariadb.server_url, "wadah_faults")
-    asyncio.run(create_database(url))
-    upgrade(url)
-    env = {**worker_env, "DATABASE_URL": url, "REDIS_NAMESPACE": f"{worker_env['REDIS_NAMESPACE']}-mariadb-down"}
-    with serving(env, tmp_path_factory.mktemp("api") / "api.log") as server:
-        yield server
+    with throwaway_database(mariadb.server_url, "faults", migrated=True) as url:
+        env = {**worker_env, "DATABASE_URL": url, "REDIS_NAMESPACE": f"{worker_env['REDIS_NAMESPACE']}-mariadb-down"}
+        with serving(env, tmp_path_factory.mktemp("api") / "api.log") as server:
+            yield server
 
 
 def until_status(http: httpx.Client, method: str, path: str, status: int, **kwargs: object) -> httpx.Response:

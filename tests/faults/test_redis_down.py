@@ -15,6 +15,8 @@ import pytest
 from tests.processes import RedisServer, redis_server
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process
+
 RECOVERY_LIMIT_SECONDS = 60  # a deadline for a hung test, not a claim about speed
 
 

@@ -24,6 +24,8 @@ import pytest
 from tests.factories import book_body
 from tests.servers import ApiProcess, serving
 
+pytestmark = pytest.mark.process
+
 LIMIT_SECONDS = 60  # deadlines for a hung test, not claims about speed
 LOAD_CLIENTS = 4
 

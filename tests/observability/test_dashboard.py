@@ -17,6 +17,8 @@ from shared.db import Database
 from tests.api.test_metrics import PROMTOOL
 from worker.metrics import QueueHealth
 
+pytestmark = pytest.mark.process
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "wadah.json"
 TYPE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from shared.embedded import free_port
 from tests.factories import blog_body, user_body
 from tests.processes import workers
 from tests.servers import serving
+
+pytestmark = pytest.mark.process
 
 PROMETHEUS = "/usr/bin/prometheus"
 LIMIT_SECONDS = 90  # a deadline for a hung test, not an assertion about speed

@@ -22,6 +22,8 @@ from tests.factories import blog_body, user_body
 from tests.processes import workers
 from tests.servers import serving
 
+pytestmark = pytest.mark.process
+
 LIMIT_SECONDS = 90  # a deadline for a hung test, not an assertion about speed
 SMTP_PASSWORD = "smtp-secret-" + "q" * 20
 BLOG_REQUEST = "req-observability-blog"

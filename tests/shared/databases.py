@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncmy
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -26,7 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.models import Base
-from tests.mysql import create_database, drop_database, with_database
+from tests.mysql import execute, throwaway_database
 
 LEGACY_SQL = Path(__file__).parent / "data" / "gorm_schema.sql"
 """A copy of the database the original Go service leaves behind (``../shared/legacy/``)."""
@@ -45,36 +43,13 @@ def mysql_server() -> str:
 @contextmanager
 def fresh_mysql_database(label: str) -> Iterator[str]:
     """An empty MySQL database that exists for the duration of the block."""
-    url = with_database(mysql_server(), f"wadah_test_{label}_{secrets.token_hex(4)}")
-    asyncio.run(create_database(url))
-    try:
+    with throwaway_database(mysql_server(), label) as url:
         yield url
-    finally:
-        asyncio.run(drop_database(url))
-
-
-async def _mysql_script(url: str, statements: list[str]) -> None:
-    parsed = make_url(url)
-    conn = await asyncmy.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        db=parsed.database,
-        autocommit=True,
-        charset="utf8mb4",
-    )
-    try:
-        async with conn.cursor() as cur:
-            for statement in statements:
-                await cur.execute(statement)
-    finally:
-        conn.close()
 
 
 def run_sql(url: str, *statements: str) -> None:
     """Run statements one after another on one MySQL connection (session settings carry over)."""
-    asyncio.run(_mysql_script(url, list(statements)))
+    execute(url, *statements)
 
 
 def legacy_statements() -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert
 
 from shared.db import create_engine
@@ -13,6 +14,8 @@ from shared.jobs import BACKLOG_SQL, JobStatus
 from shared.models import Job, utcnow
 from shared.settings import Settings
 from tests.shared.databases import migrate, query_rows
+
+pytestmark = pytest.mark.process  # the migration runs as a process
 
 PER_STATUS = {
     JobStatus.QUEUED: 3,  # waiting, or waiting for a retry

@@ -33,6 +33,8 @@ from tests.shared.databases import (
     snapshot,
 )
 
+pytestmark = pytest.mark.process
+
 TABLES = ("users", "books", "blogs")
 PASSWORDS = {1: "rahasia123", 2: "wira-pass-2023", 3: "deleted-user", 4: "plain-text-pw"}
 LIVE_USERS, LIVE_BOOKS, BLOGS = [1, 2, 4], [1, 2, 4], [1, 2, 3]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 
 from shared.migrate import alembic_config
 from tests.shared.databases import migrate, query_rows, schema_differences, snapshot
+
+pytestmark = pytest.mark.process
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

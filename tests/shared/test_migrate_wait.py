@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shared.migrate import heads, wait_for_head
 from tests.shared.databases import migrate
+
+pytestmark = pytest.mark.process  # migrations and the wait run as processes
 
 
 class Clock:

@@ -37,6 +37,7 @@ print(current_traceparent(), sorted(m for m in sys.modules if m.startswith(loade
 """
 
 
+@pytest.mark.process
 def test_with_tracing_off_the_sdk_is_never_imported() -> None:
     """Litestar itself imports the bare ``opentelemetry`` package to see if it is there; nothing more loads."""
     env = {"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": "wadah-api"}
@@ -44,6 +45,7 @@ def test_with_tracing_off_the_sdk_is_never_imported() -> None:
     assert probe.stdout.strip() == "None []", probe.stdout + probe.stderr
 
 
+@pytest.mark.process
 def test_an_unknown_exporter_is_refused_at_start() -> None:
     env = {"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "jaeger"}
     probe = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True)

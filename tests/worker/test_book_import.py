@@ -24,6 +24,8 @@ from shared.settings import Settings
 from tests.factories import AUser, Factory
 from tests.processes import WorkerProcess, eventually, workers
 
+pytestmark = pytest.mark.process
+
 CSV = {"Content-Type": "text/csv"}
 JSONL = {"Content-Type": "application/x-ndjson"}
 

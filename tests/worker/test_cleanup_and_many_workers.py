@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from shared.models import Blog, Book, Job, User, utcnow
 from shared.settings import Settings
 from tests.factories import Factory, blog_body
 from tests.processes import eventually, workers
+
+pytestmark = pytest.mark.process
 
 
 async def test_three_workers_run_the_cleanup_once_per_schedule_and_it_deletes_what_is_due(

@@ -7,12 +7,15 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from shared.settings import Settings
 from tests.factories import AUser, Factory
 from tests.processes import eventually, workers
+
+pytestmark = pytest.mark.process
 
 
 async def finished(client: AsyncTestClient[Litestar], user: AUser, job_id: str) -> dict[str, Any] | None:

@@ -16,6 +16,8 @@ from shared.embedded import free_port
 from shared.settings import Settings
 from tests.processes import WorkerProcess
 
+pytestmark = pytest.mark.process
+
 WORKER_START_LIMIT_SECONDS = 60
 MAX_AGE_SECONDS = 20
 

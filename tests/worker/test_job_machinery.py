@@ -24,6 +24,8 @@ from shared.settings import Settings
 from tests.factories import Factory, blog_body
 from tests.processes import eventually, fresh_database, redis_server, workers
 
+pytestmark = pytest.mark.process
+
 
 async def job_rows(db: Database, *ids: str) -> list[Job]:
     async with db.sessions() as session:

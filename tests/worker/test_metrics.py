@@ -24,6 +24,8 @@ from tests.factories import Factory, blog_body
 from tests.processes import eventually, fresh_database, workers
 from worker.metrics import QueueHealth
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture
 async def isolated_db(settings: Settings, tmp_path: Path) -> AsyncIterator[Database]:

@@ -9,6 +9,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -16,6 +17,8 @@ from litestar.testing import AsyncTestClient
 from shared.embedded import free_port
 from tests.factories import DEFAULT_PASSWORD, user_body
 from tests.processes import eventually, workers
+
+pytestmark = pytest.mark.process
 
 
 class Inbox:

@@ -7,16 +7,16 @@ Two ways in, one per kind of caller, both built here from the same settings:
 * ``Database.fetch_one`` / ``fetch_all`` / ``execute`` / ``transaction`` run SQLAlchemy
   Core statements for the API's request paths. On MySQL they compile each statement once
   and run it straight on asyncmy's own pool, because the async engine's per-call connect
-  and execute costs about 175 us where the driver needs about 30 us, which is most of a
-  request's budget. On the embedded SQLite they go through the engine, whose type
-  processing SQLite needs (it hands datetimes back as text).
+  and execute cost several times what the driver needs, which is most of a request's
+  budget (docs/performance.md has the figures). On the embedded SQLite they go through
+  the engine, whose type processing SQLite needs (it hands datetimes back as text).
 
 Both pools get the same size and recycle settings. Driver errors are translated by
 :func:`shared.db_errors.classify`, so that callers never import a driver.
 
 asyncmy's pool hands a freed connection to whoever asks next, not to who has waited
 longest: under more concurrent requests than connections, a few unlucky requests wait
-many turns, which showed as a p99 three times the median. So checkouts pass a FIFO gate
+many turns, which showed as a long latency tail. So checkouts pass a FIFO gate
 (an ``asyncio.Semaphore`` as wide as the pool, fair in order of arrival) first, and the
 pool always has a connection free for whoever gets through.
 """

@@ -32,8 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import job_records
 from shared.batching import Batcher
 from shared.db import Database, Runner
-from shared.db_errors import DatabaseUnavailable
-from shared.jobs import JobKind, NewJob, deserialize, new_job_id, serialize
+from shared.db_errors import DatabaseUnavailable, DuplicateKey
+from shared.jobs import RETRYABLE, JobKind, NewJob, RetryRefused, deserialize, new_job_id, serialize
 from shared.logging import request_id_var
 from shared.models import utcnow
 from shared.settings import Settings
@@ -76,6 +76,7 @@ class JobQueue:
         requested_by: int | None,
         request_id: str | None = None,
         job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> NewJob:
         """Write a queued job row inside ``tx``; call :meth:`dispatch` after the commit.
 
@@ -93,9 +94,47 @@ class JobQueue:
             request_id if request_id is not None else request_id_var.get(),
             utcnow(),
             current_traceparent(),
+            retry_of,
         )
         await job_records.insert_job(tx, job)
         return job
+
+    async def retry(self, job_id: str) -> NewJob:
+        """Write a new queued row that runs ``job_id`` again, in a transaction of its own;
+        call :meth:`dispatch` with it afterwards.
+
+        A new row, not a reset of the old one, so the earlier run keeps its error,
+        attempts and times, and the new run gets a full set of attempts. The new row
+        belongs to the earlier one's requester (whoever asks for the retry) and names
+        the earlier row in ``retry_of``; that column is unique, so of two retries sent at
+        once one inserts and the other hits the index: one run, whatever the timing.
+        Raises :class:`LookupError` for an unknown id and :class:`RetryRefused` otherwise.
+        """
+        assert self.db is not None
+        try:
+            async with self.db.transaction() as tx:
+                source = await job_records.retry_source(tx, job_id)
+                if source is None:
+                    raise LookupError(job_id)
+                kind, params, status, requested_by = source
+                if status not in RETRYABLE:
+                    raise RetryRefused(f"only a failed or cancelled job can be retried; this one is {status}")
+                return await self.request(tx, JobKind(kind), params, requested_by=requested_by, retry_of=job_id)
+        except DuplicateKey as exc:
+            raise RetryRefused("the job has already been retried") from exc
+
+    async def cancel(self, job_id: str, requested_by: int | None) -> bool:
+        """Mark a queued or running job cancelled (only ``requested_by``'s, unless None: an
+        operator's cancel) and signal its worker; False if no such job was active.
+
+        The row is marked first, so the cancel holds even if Redis is away: the worker
+        checks the row before it starts a job, and long jobs check it between batches.
+        """
+        assert self.db is not None
+        if not await job_records.cancel(self.db, job_id, requested_by):
+            return False
+        await self.abort(job_id)
+        return True
 
     def dispatch(self, *jobs: NewJob) -> None:
         """Hand committed jobs to Redis in the background; never fails, never waits.

@@ -56,6 +56,7 @@ _INSERT = Query(
         traceparent=bindparam("traceparent"),
         created_at=bindparam("now"),
         dispatched_at=bindparam("dispatched_at"),
+        retry_of=bindparam("retry_of"),
     )
 )
 
@@ -72,6 +73,7 @@ async def insert_job(tx: Runner, job: NewJob) -> None:
         traceparent=job.traceparent,
         now=job.created_at,
         dispatched_at=None,
+        retry_of=job.retry_of,
     )
 
 
@@ -89,6 +91,7 @@ async def insert_scheduled_run(db: Database, row_id: str, kind: str) -> None:
             traceparent=None,
             now=now,
             dispatched_at=now,
+            retry_of=None,
         )
 
 
@@ -318,17 +321,31 @@ async def set_total(conn: AsyncConnection, job_id: str, total: int) -> None:
 
 # --- the API's and the cleanup's changes -----------------------------------------------
 
+_CANCELLED = {"status": JobStatus.CANCELLED.value, "finished_at": bindparam("now")}
 _CANCEL = Query(
     update(Job)
     .where(Job.id == bindparam("job_id"), Job.requested_by == bindparam("user_id"), _ACTIVE)
-    .values(status=JobStatus.CANCELLED.value, finished_at=bindparam("now"))
+    .values(_CANCELLED)
 )
+_CANCEL_ANY = Query(update(Job).where(Job.id == bindparam("job_id"), _ACTIVE).values(_CANCELLED))
 
 
-async def cancel(db: Database, job_id: str, requested_by: int) -> bool:
-    """Cancel ``requested_by``'s job if it is still active; whether it was."""
-    outcome = await db.execute(_CANCEL, job_id=job_id, user_id=requested_by, now=utcnow())
+async def cancel(db: Database, job_id: str, requested_by: int | None) -> bool:
+    """Cancel ``requested_by``'s job (any job for None: an operator's cancel) if it is still active; whether it was."""
+    if requested_by is None:
+        outcome = await db.execute(_CANCEL_ANY, job_id=job_id, now=utcnow())
+    else:
+        outcome = await db.execute(_CANCEL, job_id=job_id, user_id=requested_by, now=utcnow())
     return outcome.rowcount == 1
+
+
+_RETRY_SOURCE = Query(select(Job.kind, Job.params, Job.status, Job.requested_by).where(Job.id == bindparam("job_id")))
+
+
+async def retry_source(tx: Runner, job_id: str) -> tuple[str, dict[str, Any], str, int | None] | None:
+    """What a retry copies from the row it runs again: kind, parameters, status and requester."""
+    row = await tx.fetch_one(_RETRY_SOURCE, job_id=job_id)
+    return None if row is None else (row[0], decode_json(row[1]), row[2], row[3])
 
 
 _FINISHED_BEFORE = (

@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import msgspec
 
+from shared.settings import Settings
+
 
 class JobKind(StrEnum):
     """What a job does: the arq function's name and the ``kind`` column."""
@@ -48,6 +50,17 @@ class JobStatus(StrEnum):
 
 ACTIVE: Final = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+RETRYABLE: Final = (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class RetryRefused(Exception):
+    """The job cannot be run again: it is not failed or cancelled, or it has been retried already."""
+
+
+def liveness_key(settings: Settings, worker_id: str) -> str:
+    """The Redis key a live worker keeps refreshing (``worker.dispatcher``); the console counts them."""
+    return f"{settings.redis_namespace}:worker:{worker_id}"
+
 
 # The durable backlog: every job some worker has yet to finish. Plain SQL because an
 # autoscaler runs it (KEDA's mysql scaler in deploy/k8s), not wadah; a range on an index
@@ -112,3 +125,4 @@ class NewJob:
     created_at: datetime
     # The W3C trace context of the span that asked (shared.tracing); None with tracing off.
     traceparent: str | None = None
+    retry_of: str | None = None  # the job this one runs again (POST /jobs/{id}/retry)

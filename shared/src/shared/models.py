@@ -58,6 +58,8 @@ class User(TimestampMixin, Base):
     password: Mapped[str] = mapped_column(String(255))
     # 1 while the row is live, NULL once soft-deleted: the unique index below then allows
     # one live user per email and any number of deleted ones (MySQL has no partial index).
+    # 1 for an operator (sees and steers every user's jobs); set only by ``python -m shared.admin``.
+    operator: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     is_live: Mapped[int | None] = mapped_column(
         SmallInteger, Computed("CASE WHEN deleted_at IS NULL THEN 1 END", persisted=False)
     )
@@ -139,9 +141,13 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    # The row this one runs again (POST /jobs/{id}/retry); unique: a row is retried once.
+    retry_of: Mapped[str | None] = mapped_column(JobId, default=None)
 
     __table_args__ = (
         Index("ix_jobs_requester", "requested_by", "created_at"),
+        Index("uq_jobs_retry_of", "retry_of", unique=True),
+        Index("ix_jobs_created", "created_at"),
         # The outbox (queued, not yet dispatched) and the sweeps (running; queued long ago).
         Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
         Index("ix_jobs_finished", "finished_at"),

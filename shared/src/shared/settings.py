@@ -61,6 +61,13 @@ class Settings(BaseSettings):
 
     port: int = 8000
     log_level: str = "INFO"
+    # HTTP limits of `python -m api` (api.protocol, docs/security.md): a request head
+    # larger than this is a 431, read no further; a head must arrive within the head
+    # timeout and a body must not stall longer than the idle timeout (408 otherwise).
+    http_max_head_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024)
+    http_head_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # `text` (readable, the default) or `json` (one object per line, for a log pipeline).
     log_format: Literal["text", "json"] = "text"
 
@@ -98,6 +105,13 @@ class Settings(BaseSettings):
     import_max_rows: int = Field(default=1_000_000, ge=1)
     import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     export_dir: Path = Path("var") / "exports"
+    # Per-user quotas (api.quotas, docs/security.md): imports and exports queued or running
+    # at once (429 beyond), bytes uploaded per UTC day, and how long a finished export is
+    # the answer to the same export asked again.
+    quota_active_imports: int = Field(default=2, ge=1)
+    quota_active_exports: int = Field(default=2, ge=1)
+    quota_upload_bytes_per_day: int = Field(default=1024 * 1024 * 1024, ge=1)
+    export_reuse_seconds: float = Field(default=300.0, ge=0)
     # Welcome email: without SMTP_HOST the message is written to the log instead.
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -1,5 +1,7 @@
 """``python -m api``: serve the API with uvicorn (uvloop, httptools), as in production.
 
+The HTTP protocol is uvicorn's httptools one with the limits of :mod:`api.protocol`.
+
 ``PORT`` sets the port (8000), ``WEB_CONCURRENCY`` the number of worker processes (1).
 
 SIGTERM shuts down gracefully (uvicorn stops accepting, lets in-flight requests finish
@@ -25,6 +27,7 @@ from types import FrameType
 
 import uvicorn
 
+from api.protocol import BoundedHttpToolsProtocol
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -68,7 +71,8 @@ def main() -> None:
         port=settings.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools with head size and time limits
+        ws="none",  # no WebSocket routes: an Upgrade request stays plain HTTP
         access_log=False,
         log_config=None,  # uvicorn's lines go through shared.logging's format (LOG_FORMAT) too
         server_header=False,

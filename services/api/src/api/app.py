@@ -21,13 +21,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
-from api.body import JSONRequest
+from api.body import MAX_BODY_BYTES, JSONRequest
+from api.console import console_router, template_config
+from api.docs_ui import SwaggerUIPlugin
 from api.exception_handlers import exception_handlers
-from api.openapi import StrictStructSchemaPlugin
+from api.openapi import CONTACT, LICENSE, TAGS, FinishedJson, JSONBodyResponsesPlugin, StrictStructSchemaPlugin
+from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
@@ -36,23 +38,19 @@ from api.routes.exports import ExportController
 from api.routes.health import healthz, readyz
 from api.routes.jobs import JobController
 from api.routes.login import login
+from api.routes.queue import QueueController
 from api.routes.users import UserController
 from api.state import AppState
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
+from shared.queue_health import HealthCache
 from shared.runtime import freeze_startup_objects
 from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("api")
-
-# The largest JSON body any route accepts. The largest valid body is a blog of 100,000
-# characters: 400 KB in UTF-8, 1.2 MB if every character is written as a surrogate-pair
-# escape (``\ud83d\ude80``, as Python's json.dumps does by default). 2 MiB refuses no valid
-# body however it is spelled, and is still nothing to a server.
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
@@ -83,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_client(settings)
         app.state.db, app.state.jobs = db, JobQueue(redis, db)
         app.state.login_throttle = LoginThrottle(redis, settings)
+        app.state.quotas = Quotas(redis, settings)
+        app.state.health = HealthCache()
         try:
             await db.connect()
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BookImportController,
             ExportController,
             JobController,
+            QueueController,
+            console_router,
             login,
             healthz,
             readyz,
@@ -119,15 +121,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
+        template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), JSONBodyResponsesPlugin()],
         openapi_config=OpenAPIConfig(
             title="wadah",
             version="0.1.0",
-            description="Users, books and blogs with JWT login; a rebuild of a Go course service.",
+            description="Users, books and blogs with JWT login, and the background jobs they start "
+            "(imports, exports); a rebuild of a Go course service. Every error answer is JSON with a "
+            "`message` (and `errors[]` naming fields); every answer carries `X-Request-ID`.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            contact=CONTACT,
+            license=LICENSE,
+            tags=TAGS,
+            create_examples=False,
+            render_plugins=[SwaggerUIPlugin(), FinishedJson()],
             components=Components(
                 security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),

@@ -67,7 +67,7 @@ def _verified_claims(secret: str, token: str) -> tuple[int, float]:
     return user_id, float(claims["exp"])
 
 
-USER_IS_LIVE = Query(select(User.id).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
+USER_IS_LIVE = Query(select(User.operator).where(User.id == bindparam("row_id"), User.deleted_at.is_(None)))
 
 
 class LiveUsers:
@@ -79,6 +79,7 @@ class LiveUsers:
     that deletes a user forgets it at once, so there the token fails on the next
     request. Other API processes (``WEB_CONCURRENCY`` > 1) may accept it for at most
     ``ttl`` seconds more: that is the staleness bound. 0 asks the database every time.
+    The same read brings the user's operator role, with the same bound on a revoke.
     """
 
     __slots__ = ("_max", "_seen", "_ttl")
@@ -86,22 +87,31 @@ class LiveUsers:
     def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
         self._ttl = ttl
         self._max = max_entries
-        self._seen: dict[int, float] = {}
+        self._seen: dict[int, tuple[float, bool]] = {}
 
     async def is_live(self, db: Database, user_id: int) -> bool:
+        return await self._lookup(db, user_id) is not None
+
+    async def is_operator(self, db: Database, user_id: int) -> bool:
+        return await self._lookup(db, user_id) is True
+
+    async def _lookup(self, db: Database, user_id: int) -> bool | None:
+        """None for a user who is gone, else whether they are an operator."""
         now = time.monotonic()
-        until = self._seen.get(user_id)
-        if until is not None and until > now:
-            return True
-        if await db.fetch_one(USER_IS_LIVE, row_id=user_id) is None:
+        seen = self._seen.get(user_id)
+        if seen is not None and seen[0] > now:
+            return seen[1]
+        row = await db.fetch_one(USER_IS_LIVE, row_id=user_id)
+        if row is None:
             self._seen.pop(user_id, None)
-            return False
+            return None
         if len(self._seen) >= self._max:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            self._seen = {k: v for k, v in self._seen.items() if v[0] > now}
             if len(self._seen) >= self._max:
                 self._seen.clear()
-        self._seen[user_id] = now + self._ttl
-        return True
+        operator = bool(row[0])
+        self._seen[user_id] = (now + self._ttl, operator)
+        return operator
 
     def forget(self, user_id: int) -> None:
         """The user is gone: their token stops working here on the next request."""

@@ -7,6 +7,13 @@ with one strict msgspec decoder for the handler's ``data`` type makes either a 4
 names the field, and is a single pass instead of two. Litestar's conversion afterwards
 sees an instance of the right type and passes it through.
 
+A JSON body must say so: ``Content-Type: application/json`` (or a ``+json`` type), else
+415. A browser sends ``text/plain``, a form type or no type at all cross-site without
+asking the server first (no CORS preflight); were those read as JSON, any web page a
+user visits could send the API a JSON body in that user's name. Only tokens in the
+Authorization header authenticate here, which a page cannot add, but the rule keeps it
+so if that ever changes, and a client that mislabels its body learns it at once.
+
 JSON has one kind of number, and JSON Schema (so the OpenAPI document) counts ``2005.0``
 as the integer 2005; so does this API. Only when the strict pass fails is the body
 decoded again with integral numbers made integers, and checked as strictly.
@@ -21,7 +28,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.handlers import HTTPRouteHandler
-from litestar.status_codes import HTTP_400_BAD_REQUEST
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from api.errors import INVALID_BODY, ApiError
 from api.schemas import FieldError
@@ -77,9 +84,30 @@ def body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else None
 
 
+# The largest JSON body any route accepts. The largest valid body is a blog of 100,000
+# characters: 400 KB in UTF-8, 1.2 MB if every character is written as a surrogate-pair
+# escape (``\ud83d\ude80``, as Python's json.dumps does by default). 2 MiB refuses no valid
+# body however it is spelled, and is still nothing to a server.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
 # What msgspec raises for a body it cannot read as the type (ValidationError is a DecodeError):
 # not UTF-8, not JSON, nested deeper than the stack, or the wrong shape.
 _UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters (charset) aside."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """415 unless the request says its body is JSON."""
+    if content_type is None:
+        raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json (no Content-Type was sent)")
+    if not is_json_media_type(content_type):
+        sent = content_type.partition(";")[0].strip()
+        raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send the body as application/json, not {sent!r}")
 
 
 @lru_cache(maxsize=64)
@@ -96,6 +124,7 @@ class JSONRequest(Request[Any, Any, Any]):
     """The request class of the whole app; only :meth:`json` differs from Litestar's."""
 
     async def json(self) -> Any:
+        require_json_media_type(self.headers.get("content-type"))
         body = await self.body()
         target = body_type(self.route_handler)
         try:

@@ -25,7 +25,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from api.body import body_errors, body_type
-from api.errors import INVALID_BODY, INVALID_QUERY, ApiError
+from api.errors import DB_UNAVAILABLE, INVALID_BODY, INVALID_QUERY, ApiError, body_too_large
 from api.schemas import ErrorBody, FieldError
 from shared.db_errors import RETRYABLE
 
@@ -64,7 +64,7 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
             return response
     if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         limit = request.route_handler.resolve_request_max_body_size()
-        return _json(exc.status_code, ErrorBody(f"request body is larger than {limit} bytes"))
+        return _json(exc.status_code, ErrorBody(body_too_large(limit)))
     return _json(exc.status_code, ErrorBody(str(exc.detail)), exc.headers)
 
 
@@ -74,7 +74,7 @@ def _on_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes
     log.error("database unavailable: %s: %s", type(exc).__name__, exc)
     return _json(
         HTTP_503_SERVICE_UNAVAILABLE,
-        ErrorBody("the database is unavailable, try again shortly"),
+        ErrorBody(DB_UNAVAILABLE),
         {"Retry-After": "5"},
     )
 

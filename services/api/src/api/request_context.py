@@ -13,6 +13,10 @@ context-variable set and one list built per response.
   in the response.
 * ``X-Content-Type-Options: nosniff``: browsers must not guess a type other than the
   JSON the API declares.
+* ``Content-Security-Policy``: nothing from anywhere but this origin, no inline script
+  or style, no framing. A JSON answer needs none of it; the docs UI (:mod:`api.docs_ui`)
+  needs exactly its own scripts, styles and the document. A response that sets a policy
+  of its own (the console's page) keeps only that one.
 
 There is no ``Server`` header to remove: Litestar sends none and ``python -m api`` turns
 uvicorn's off.
@@ -31,7 +35,13 @@ from shared.logging import request_id_var
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _REQUEST_ID: Final = REQUEST_ID_HEADER.encode()
-_SECURITY_HEADERS: Final = ((b"x-content-type-options", b"nosniff"),)
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_CSP: Final = b"content-security-policy"
+_NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
+_POLICY: Final = (_CSP, CONTENT_SECURITY_POLICY.encode())
 
 # What a client may choose as its own request id: short, printable, no spaces or quotes,
 # so it goes into a log line or a header unescaped. Anything else gets a fresh id.
@@ -63,11 +73,15 @@ class RequestContext:
                 sent = value.decode("latin-1")
                 break
         request_id = sane_request_id(sent)
-        extra = ((_REQUEST_ID, request_id.encode()), *_SECURITY_HEADERS)
+        extra = ((_REQUEST_ID, request_id.encode()), _NOSNIFF)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = [*message.get("headers", ()), *extra]
+                # A page with a policy of its own (the console) keeps it alone: two are both enforced.
+                if not any(name.lower() == _CSP for name, _ in headers):
+                    headers.append(_POLICY)
+                message["headers"] = headers
             await send(message)
 
         token = request_id_var.set(request_id)

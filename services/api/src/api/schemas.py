@@ -8,7 +8,7 @@ response type, so no code path can leak one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -153,6 +153,7 @@ class JobOut(Struct):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    retry_of: str | None  # the job this one runs again (POST /jobs/{id}/retry)
 
 
 class PageMeta(Struct, omit_defaults=True):
@@ -197,3 +198,65 @@ class Health(Struct):
     checks: dict[str, str] = msgspec.field(default_factory=dict)
     # /readyz: jobs written but not yet handed to Redis (they wait while Redis is away).
     pending_jobs: int | None = None
+
+
+# What a succeeded job's ``result`` holds, by its kind. The worker writes these as plain JSON;
+# the types exist so that the OpenAPI document (api.openapi) can say what a client gets.
+
+
+class BlogStatsResult(Struct):
+    """compute_blog_stats"""
+
+    word_count: int
+    reading_minutes: int
+
+
+class WelcomeEmailResult(Struct, omit_defaults=True):
+    """welcome_email: ``sent`` false with ``logged`` when no SMTP server is set, or with ``reason``."""
+
+    sent: bool
+    to: str | UnsetType = UNSET
+    logged: bool | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+
+class RejectedRow(Struct):
+    line: int
+    reason: str
+
+
+class BookImportResult(Struct):
+    """import_books: the counts, and the first rejected lines with their reasons."""
+
+    rows: int
+    inserted: int
+    rejected: int
+    rejections: list[RejectedRow]
+    rejections_truncated: bool
+
+
+class ExportResult(Struct):
+    """export: what the file holds; download it with downloadExport."""
+
+    resource: Literal["books", "blogs"]
+    rows: int
+    bytes: int
+
+
+class CleanupResult(Struct):
+    """cleanup (scheduled, never anyone's own job): rows and files purged."""
+
+    blogs: int
+    books: int
+    users: int
+    jobs: int
+    files: int
+
+
+JOB_RESULTS: dict[JobKind, type[Struct]] = {
+    JobKind.COMPUTE_BLOG_STATS: BlogStatsResult,
+    JobKind.WELCOME_EMAIL: WelcomeEmailResult,
+    JobKind.IMPORT_BOOKS: BookImportResult,
+    JobKind.EXPORT: ExportResult,
+    JobKind.CLEANUP: CleanupResult,
+}

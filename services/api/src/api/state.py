@@ -8,9 +8,11 @@ from litestar import Request
 from litestar.datastructures import State
 
 from api.auth import LiveUsers
+from api.quotas import Quotas
 from api.throttle import LoginThrottle
 from shared.db import Database
 from shared.job_queue import JobQueue
+from shared.queue_health import HealthCache
 from shared.settings import Settings
 
 
@@ -22,6 +24,8 @@ class AppState(State):
     jobs: JobQueue
     live_users: LiveUsers
     login_throttle: LoginThrottle
+    quotas: Quotas
+    health: HealthCache
 
 
 # ``request.user`` is the authenticated user's id on routes that require a token.

@@ -35,6 +35,7 @@ from shared import job_records
 from shared.db import Database
 from shared.db_errors import DatabaseUnavailable
 from shared.job_queue import JobQueue
+from shared.jobs import liveness_key
 from shared.models import utcnow
 from shared.settings import Settings
 
@@ -46,10 +47,6 @@ LIVENESS_TTL_SECONDS = 15
 TAKEOVER_AFTER_SECONDS = 5  # a claim younger than this may not have its worker's key yet
 LOST_AFTER_SECONDS = 60
 MAX_BACKOFF_SECONDS = 10.0
-
-
-def liveness_key(settings: Settings, worker_id: str) -> str:
-    return f"{settings.redis_namespace}:worker:{worker_id}"
 
 
 class Dispatcher:

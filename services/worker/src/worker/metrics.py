@@ -26,27 +26,21 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
-from sqlalchemy import func, or_, select
 
-from shared import job_records
-from shared.db import Database, Query
-from shared.jobs import JobStatus
-from shared.models import Job, utcnow
+from shared.db import Database
+from shared.models import utcnow
+from shared.queue_health import QueueSnapshot, read_queue
 
 log = logging.getLogger(__name__)
 
 # Jobs run from milliseconds (blog stats) to an hour (an import of a million rows).
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 READ_TIMEOUT_SECONDS: Final = 5.0
-# Counted from the rows; `succeeded` is left to the counters (see the module docstring).
-COUNTED_STATUSES: Final = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class Outcome:
@@ -71,43 +65,6 @@ JOB_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
 )
 JOBS_RUNNING = Gauge("wadah_jobs_running", "Jobs this worker is running now, by kind.", ["kind"])
-
-_BY_STATUS = Query(
-    select(Job.status, func.count())
-    .where(or_(*(Job.status == s.value for s in COUNTED_STATUSES)))  # no expanding IN on the driver path
-    .group_by(Job.status)
-)
-_OLDEST_QUEUED = Query(select(func.min(Job.created_at)).where(Job.status == JobStatus.QUEUED.value))
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    by_status: dict[str, int]
-    oldest_queued: datetime | None
-    undispatched: int
-    read_seconds: float
-
-
-def _as_datetime(value: object) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))  # SQLite's driver path returns text
-
-
-async def read_queue(db: Database) -> QueueSnapshot:
-    """The three statements behind the ``wadah_queue_*`` metrics."""
-    started = time.perf_counter()
-    rows = await db.fetch_all(_BY_STATUS)
-    oldest = await db.fetch_one(_OLDEST_QUEUED)
-    undispatched = await job_records.count_undispatched(db)
-    by_status = {s.value: 0 for s in COUNTED_STATUSES}
-    by_status.update({str(status): int(n) for status, n in rows})
-    return QueueSnapshot(
-        by_status,
-        _as_datetime(oldest[0]) if oldest else None,
-        undispatched,
-        time.perf_counter() - started,
-    )
 
 
 class QueueHealth(Collector):

@@ -18,9 +18,10 @@ from api.auth import INVALID_JWT, PUBLIC, SECURITY
 from api.errors import ApiError, forbidden, not_found
 from api.routes.common import (
     AUTH,
+    BAD_BODY,
     BAD_ID,
+    BAD_ID_OR_BODY,
     BAD_QUERY,
-    FORBIDDEN,
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
@@ -29,6 +30,7 @@ from api.routes.common import (
     Offset,
     PathId,
     Statements,
+    forbidden_response,
     list_page,
     parse_id,
     update_by_id,
@@ -51,6 +53,8 @@ _COLUMNS = (
     Blog.created_at,
     Blog.updated_at,
 )
+
+_NOT_YOURS = forbidden_response("blogs")
 
 BLOGS = Statements(
     Blog,
@@ -77,20 +81,39 @@ class BlogController(Controller):
     path = "/blogs"
     tags = ["blogs"]
 
-    @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
+    @get(
+        opt=PUBLIC,
+        operation_id="listBlogs",
+        summary="List blogs",
+        description="A page of live blogs in id order; `meta.total` counts them all. No token needed.",
+        responses={**BAD_QUERY, **UNAVAILABLE},
+    )
     async def list_blogs(
         self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[BlogOut]:
         return await list_page(state.db, BLOGS, "success getting blogs", blog_out, limit, offset, cursor)
 
-    @get("/{blog_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{blog_id:str}",
+        opt=PUBLIC,
+        operation_id="getBlog",
+        summary="Get a blog",
+        description="One live blog; `word_count` and `reading_minutes` are null until the worker has counted.",
+        responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:
         row = await state.db.fetch_one(BLOGS.get, row_id=parse_id(blog_id))
         if row is None:
             raise not_found()
         return Envelope("success getting blog", blog_out(row))
 
-    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **TOO_LARGE, **UNAVAILABLE})
+    @post(
+        security=SECURITY,
+        operation_id="createBlog",
+        summary="Create a blog",
+        description="The token's user becomes its author; the worker then counts its words.",
+        responses={**BAD_BODY, **AUTH, **TOO_LARGE, **UNAVAILABLE},
+    )
     async def create_blog(
         self, request: AuthedRequest, state: AppState, data: JSONBody[BlogCreate]
     ) -> Envelope[BlogOut]:
@@ -112,7 +135,10 @@ class BlogController(Controller):
     @put(
         "/{blog_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
+        operation_id="updateBlog",
+        summary="Update your blog",
+        description="Changes only the fields sent; only its author may. New content is counted again.",
+        responses={**BAD_ID_OR_BODY, **AUTH, **_NOT_YOURS, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_blog(
         self, request: AuthedRequest, state: AppState, blog_id: PathId, data: JSONBody[BlogUpdate]
@@ -137,7 +163,10 @@ class BlogController(Controller):
         "/{blog_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
+        operation_id="deleteBlog",
+        summary="Delete your blog",
+        description="Soft-deletes a blog; only its author may.",
+        responses={**BAD_ID, **AUTH, **_NOT_YOURS, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_blog(self, request: AuthedRequest, state: AppState, blog_id: PathId) -> Message:
         ident = parse_id(blog_id)

@@ -12,7 +12,9 @@ from api.auth import PUBLIC, SECURITY
 from api.errors import not_found
 from api.routes.common import (
     AUTH,
+    BAD_BODY,
     BAD_ID,
+    BAD_ID_OR_BODY,
     BAD_QUERY,
     NOT_FOUND,
     TOO_LARGE,
@@ -48,20 +50,39 @@ class BookController(Controller):
     path = "/books"
     tags = ["books"]
 
-    @get(opt=PUBLIC, responses={**BAD_QUERY, **UNAVAILABLE})
+    @get(
+        opt=PUBLIC,
+        operation_id="listBooks",
+        summary="List books",
+        description="A page of live books in id order; `meta.total` counts them all. No token needed.",
+        responses={**BAD_QUERY, **UNAVAILABLE},
+    )
     async def list_books(
         self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[BookOut]:
         return await list_page(state.db, BOOKS, "success getting books", book_out, limit, offset, cursor)
 
-    @get("/{book_id:str}", opt=PUBLIC, responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{book_id:str}",
+        opt=PUBLIC,
+        operation_id="getBook",
+        summary="Get a book",
+        description="One live book; a deleted one is a 404. No token needed.",
+        responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:
         row = await state.db.fetch_one(BOOKS.get, row_id=parse_id(book_id))
         if row is None:
             raise not_found()
         return Envelope("success getting book", book_out(row))
 
-    @post(security=SECURITY, responses={**BAD_ID, **AUTH, **TOO_LARGE, **UNAVAILABLE})
+    @post(
+        security=SECURITY,
+        operation_id="createBook",
+        summary="Create a book",
+        description="Any signed-in user may add a book; to add many, see importBooks.",
+        responses={**BAD_BODY, **AUTH, **TOO_LARGE, **UNAVAILABLE},
+    )
     async def create_book(self, state: AppState, data: JSONBody[BookCreate]) -> Envelope[BookOut]:
         now = utcnow()
         outcome = await state.db.execute(
@@ -70,7 +91,14 @@ class BookController(Controller):
         book = BookOut(outcome.lastrowid, data.title, data.author, data.genre, data.year, utc(now), utc(now))
         return Envelope("success creating book", book)
 
-    @put("/{book_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE})
+    @put(
+        "/{book_id:str}",
+        security=SECURITY,
+        operation_id="updateBook",
+        summary="Update a book",
+        description="Changes only the fields sent. Books have no owner: any signed-in user may edit one.",
+        responses={**BAD_ID_OR_BODY, **AUTH, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
+    )
     async def update_book(self, state: AppState, book_id: PathId, data: JSONBody[BookUpdate]) -> Envelope[BookOut]:
         ident = parse_id(book_id)
         sent = changes(data)
@@ -86,6 +114,9 @@ class BookController(Controller):
         "/{book_id:str}",
         status_code=200,
         security=SECURITY,
+        operation_id="deleteBook",
+        summary="Delete a book",
+        description="Soft-deletes a book; any signed-in user may.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_book(self, state: AppState, book_id: PathId) -> Message:

@@ -12,14 +12,27 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 from litestar import Response
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIType
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST
 from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
-from api.errors import INVALID_ID, INVALID_QUERY, ApiError, not_found
+from api.auth import INVALID_JWT, MISSING_JWT
+from api.body import MAX_BODY_BYTES
+from api.errors import (
+    DB_UNAVAILABLE,
+    INVALID_BODY,
+    INVALID_ID,
+    INVALID_QUERY,
+    ApiError,
+    body_too_large,
+    error_response,
+    forbidden,
+    not_found,
+)
+from api.errors import NOT_FOUND as NOT_FOUND_MESSAGE
 from api.schemas import Envelope, ErrorBody, FieldError, JobOut, Page, PageMeta, utc
 from api.state import AppState
 from shared.db import Database, Query
@@ -80,20 +93,23 @@ def parse_job_id(raw: str) -> str:
 JobId = Annotated[str, Parameter(description="the job's id", schema_extra={"format": "uuid"})]
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ErrorBody, description=description, examples=[Example(value={"message": description})]
-    )
+_FIELD_ERRORS = ErrorBody(INVALID_BODY, [FieldError("year", "Expected `int`, got `str`")])
+_QUERY_ERRORS = ErrorBody(INVALID_QUERY, [FieldError("limit", "Expected `int` <= 100")])
+
+BAD_ID = error_response(400, "the id in the path is not a positive 64-bit integer", INVALID_ID)
+BAD_BODY = error_response(400, "the body is not valid JSON or breaks a field's rules", _FIELD_ERRORS)
+BAD_ID_OR_BODY = error_response(400, "a malformed id, or an invalid body", INVALID_ID, _FIELD_ERRORS)
+BAD_QUERY = error_response(
+    400, "limit is not 1-100, offset not 0-1000000000, or the cursor is not one of this list's", _QUERY_ERRORS
+)
+TOO_LARGE = error_response(413, f"the body is larger than {MAX_BODY_BYTES} bytes", body_too_large(MAX_BODY_BYTES))
+AUTH = error_response(401, "no usable bearer token, or its user is gone", MISSING_JWT, INVALID_JWT)
+NOT_FOUND = error_response(404, "no live record with this id", NOT_FOUND_MESSAGE)
+UNAVAILABLE = error_response(503, "the database does not answer; retry after Retry-After seconds", DB_UNAVAILABLE)
 
 
-BAD_ID = {400: _error("provided id was invalid, or an invalid body")}
-BAD_QUERY = {400: _error("invalid request parameters (limit 1-100, offset 0-1000000000)")}
-TOO_LARGE = {413: _error("request body is larger than the limit (2 MiB)")}
-AUTH = {401: _error("missing or malformed jwt / invalid or expired jwt")}
-NOT_FOUND = {404: _error("record not found")}
-FORBIDDEN = {403: _error("the record belongs to another user")}
-CONFLICT = {409: _error("a live user already has this email")}
-UNAVAILABLE = {503: _error("the database is unavailable")}
+def forbidden_response(what: str) -> dict[int, ResponseSpec]:
+    return error_response(403, "the record belongs to another user", forbidden(what).detail)
 
 
 def update_by_id(model: Model, fields: Iterable[str]) -> Query:
@@ -257,9 +273,11 @@ JOB_COLUMNS = (
     Job.created_at,
     Job.started_at,
     Job.finished_at,
+    Job.retry_of,
 )
 MINE = Job.requested_by == bindparam("user_id")
 _GET_JOB = Query(select(*JOB_COLUMNS).where(Job.id == bindparam("job_id"), MINE))
+_GET_ANY_JOB = Query(select(*JOB_COLUMNS).where(Job.id == bindparam("job_id")))
 
 
 def _maybe(value: datetime | None) -> datetime | None:
@@ -281,13 +299,26 @@ def job_out(row: Sequence[Any]) -> JobOut:
         utc(row[9]),
         _maybe(row[10]),
         _maybe(row[11]),
+        row[12],
     )
 
 
 def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
     """The answer of every endpoint that starts work: 202, the job, and where to follow it."""
     out = JobOut(
-        job.id, JobKind(job.kind), JobStatus.QUEUED, job.params, 0, 0, None, None, None, utc(job.created_at), None, None
+        job.id,
+        JobKind(job.kind),
+        JobStatus.QUEUED,
+        job.params,
+        0,
+        0,
+        None,
+        None,
+        None,
+        utc(job.created_at),
+        None,
+        None,
+        job.retry_of,
     )
     return Response(Envelope(message, out), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/jobs/{job.id}"})
 
@@ -295,6 +326,16 @@ def accepted(message: str, job: NewJob) -> Response[Envelope[JobOut]]:
 async def get_own_job(state: AppState, job_id: str, user_id: int) -> JobOut:
     """The requester's job, or 404 (also for another user's job, so ids cannot be probed)."""
     row = await state.db.fetch_one(_GET_JOB, job_id=parse_job_id(job_id), user_id=user_id)
+    if row is None:
+        raise not_found()
+    return job_out(row)
+
+
+async def get_visible_job(state: AppState, job_id: str, user_id: int) -> JobOut:
+    """The job if ``user_id`` asked for it or is an operator (``python -m shared.admin``), else 404."""
+    if not await state.live_users.is_operator(state.db, user_id):
+        return await get_own_job(state, job_id, user_id)
+    row = await state.db.fetch_one(_GET_ANY_JOB, job_id=parse_job_id(job_id))
     if row is None:
         raise not_found()
     return job_out(row)

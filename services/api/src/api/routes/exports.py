@@ -12,16 +12,26 @@ from typing import Literal
 
 import anyio
 from litestar import Controller, Response, get, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 from litestar.response import File
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_410_GONE
 from msgspec import Struct
 
 from api.auth import SECURITY
-from api.errors import ApiError, not_found
-from api.routes.common import AUTH, BAD_ID, NOT_FOUND, UNAVAILABLE, JobId, accepted, get_own_job
-from api.schemas import Envelope, ErrorBody, JobOut
+from api.errors import ApiError, error_response, not_found
+from api.quotas import QUOTA_EXCEEDED
+from api.routes.common import (
+    AUTH,
+    BAD_BODY,
+    BAD_ID,
+    NOT_FOUND,
+    TOO_LARGE,
+    UNAVAILABLE,
+    JobId,
+    accepted,
+    get_own_job,
+)
+from api.schemas import Envelope, JobOut
 from api.state import AppState, AuthedRequest
 from shared.jobs import JobKind, JobStatus
 
@@ -30,9 +40,20 @@ class ExportRequest(Struct, forbid_unknown_fields=True):
     resource: Literal["books", "blogs"]
 
 
+GONE = "the export's file has been cleaned up; export again"
+
+
+def not_ready(status: str) -> str:
+    return f"the export is {status}, not ready to download"
+
+
 _DOWNLOAD_ERRORS = {
-    409: ResponseSpec(data_container=ErrorBody, description="the export has not succeeded (yet)"),
-    410: ResponseSpec(data_container=ErrorBody, description="the file has been cleaned up"),
+    **error_response(
+        409,
+        "the export has not succeeded (yet)",
+        *(not_ready(s) for s in JobStatus if s != JobStatus.SUCCEEDED),
+    ),
+    **error_response(410, "the file has been cleaned up (after JOB_RETENTION_DAYS)", GONE),
 }
 
 
@@ -40,13 +61,35 @@ class ExportController(Controller):
     path = "/exports"
     tags = ["exports", "jobs"]
 
-    @post(security=SECURITY, status_code=202, responses={**BAD_ID, **AUTH, **UNAVAILABLE})
+    @post(
+        security=SECURITY,
+        status_code=202,
+        operation_id="createExport",
+        summary="Export books or blogs as CSV",
+        description="Starts a job that writes every live book or blog to a CSV file. Answers 202 with the job "
+        "(`Location` names it); once getJob says `succeeded`, fetch the file with downloadExport.",
+        responses={**BAD_BODY, **AUTH, **TOO_LARGE, 429: QUOTA_EXCEEDED, **UNAVAILABLE},
+    )
     async def create_export(
         self, request: AuthedRequest, state: AppState, data: JSONBody[ExportRequest]
     ) -> Response[Envelope[JobOut]]:
-        """Export every live book or blog as CSV; follow the job, then download the file."""
+        """Export every live book or blog as CSV; follow the job, then download the file.
+
+        The same export asked again while one is under way, or soon after one succeeded, is
+        answered with that job (``EXPORT_REUSE_SECONDS``).
+        """
+        params = {"resource": data.resource}
         async with state.db.transaction() as tx:
-            job = await state.jobs.request(tx, JobKind.EXPORT, {"resource": data.resource}, requested_by=request.user)
+            same = await state.quotas.same_export(tx, request.user, params)
+            if same is None:
+                job = await state.jobs.request(tx, JobKind.EXPORT, params, requested_by=request.user)
+        if same is not None:  # answered with the export already made or under way
+            found = await get_own_job(state, same, request.user)
+            return Response(
+                Envelope("success exporting " + data.resource, found),
+                status_code=202,
+                headers={"Location": f"/jobs/{same}"},
+            )
         state.jobs.dispatch(job)
         return accepted("success exporting " + data.resource, job)
 
@@ -54,6 +97,9 @@ class ExportController(Controller):
         "/{job_id:str}/download",
         security=SECURITY,
         media_type="text/csv",
+        operation_id="downloadExport",
+        summary="Download an export's file",
+        description="The CSV file of one of your exports whose job has succeeded, as an attachment.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **_DOWNLOAD_ERRORS, **UNAVAILABLE},
     )
     async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> File:
@@ -62,9 +108,9 @@ class ExportController(Controller):
         if job.kind != JobKind.EXPORT:
             raise not_found()
         if job.status != JobStatus.SUCCEEDED:
-            raise ApiError(HTTP_409_CONFLICT, f"the export is {job.status}, not ready to download")
+            raise ApiError(HTTP_409_CONFLICT, not_ready(job.status))
         path = anyio.Path(state.settings.export_dir) / f"{job.id}.csv"
         if not await path.exists():
-            raise ApiError(HTTP_410_GONE, "the export's file has been cleaned up; export again")
+            raise ApiError(HTTP_410_GONE, GONE)
         name = f"{job.params['resource']}-{job.created_at:%Y%m%dT%H%M%SZ}.csv"
         return File(path=str(path), filename=name, media_type="text/csv")

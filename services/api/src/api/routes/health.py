@@ -16,7 +16,14 @@ from shared import job_records
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-@get("/healthz", opt=PUBLIC, tags=["health"])
+@get(
+    "/healthz",
+    opt=PUBLIC,
+    tags=["health"],
+    operation_id="healthz",
+    summary="Liveness",
+    description="200 while the process can answer; it checks nothing else.",
+)
 async def healthz() -> Health:
     """200 while the process can answer; it checks nothing else, so a restart is never caused by MySQL."""
     return Health("ok")
@@ -34,7 +41,11 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
     "/readyz",
     opt=PUBLIC,
     tags=["health"],
-    responses={503: ResponseSpec(Health, description="a dependency is down")},
+    operation_id="readyz",
+    summary="Readiness",
+    description="200 when the database and Redis both answer, else 503 naming the one that did not; "
+    "`pending_jobs` counts jobs waiting for Redis.",
+    responses={503: ResponseSpec(Health, description="a dependency is down", generate_examples=False)},
 )
 async def readyz(state: AppState) -> Response[Health]:
     """200 when the database and Redis both answer, else 503 naming the one that did not."""

@@ -10,8 +10,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_401_UNAUTHORIZED, HTTP_429_T
 from sqlalchemy import bindparam, select, update
 
 from api.auth import PUBLIC, issue_token
-from api.errors import ApiError
-from api.routes.common import BAD_ID, TOO_LARGE, UNAVAILABLE, _error
+from api.errors import ApiError, error_response
+from api.routes.common import BAD_BODY, TOO_LARGE, UNAVAILABLE
 from api.routes.users import normalize_email
 from api.schemas import Credentials, Token
 from api.state import AppState
@@ -36,11 +36,15 @@ SET_PASSWORD = Query(
     opt=PUBLIC,
     status_code=HTTP_200_OK,
     tags=["auth"],
+    operation_id="login",
+    summary="Log in",
+    description="Trades an email and password for a bearer token (`Authorization: Bearer <token>`). "
+    "Repeated failures for one email or from one address are refused with 429 until `Retry-After` has passed.",
     responses={
-        **BAD_ID,
-        401: _error(INVALID_CREDENTIALS),
+        **BAD_BODY,
+        **error_response(401, "unknown email or wrong password (the same answer for both)", INVALID_CREDENTIALS),
         **TOO_LARGE,
-        429: _error(TOO_MANY_FAILURES + " (see Retry-After)"),
+        **error_response(429, "too many failed logins; wait Retry-After seconds", TOO_MANY_FAILURES),
         **UNAVAILABLE,
     },
 )

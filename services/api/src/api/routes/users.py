@@ -10,13 +10,13 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from api.auth import PUBLIC, SECURITY
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, error_response, forbidden, not_found
 from api.routes.common import (
     AUTH,
+    BAD_BODY,
     BAD_ID,
+    BAD_ID_OR_BODY,
     BAD_QUERY,
-    CONFLICT,
-    FORBIDDEN,
     NOT_FOUND,
     TOO_LARGE,
     UNAVAILABLE,
@@ -25,6 +25,7 @@ from api.routes.common import (
     Offset,
     PathId,
     Statements,
+    forbidden_response,
     list_page,
     parse_id,
     update_by_id,
@@ -38,6 +39,8 @@ from shared.models import User, utcnow
 from shared.passwords import hash_password_async
 
 EMAIL_TAKEN = "email is already registered"
+_EMAIL_TAKEN = error_response(409, "another live user has this email", EMAIL_TAKEN)
+_NOT_YOURS = forbidden_response("user")
 
 _COLUMNS = (User.id, User.name, User.email, User.created_at, User.updated_at)
 
@@ -61,7 +64,14 @@ class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post(opt=PUBLIC, responses={**BAD_ID, **CONFLICT, **TOO_LARGE, **UNAVAILABLE})
+    @post(
+        opt=PUBLIC,
+        operation_id="register",
+        summary="Register a user",
+        description="Creates an account (no token needed) and queues its welcome email. Emails are "
+        "compared case-insensitively and stored lower-cased.",
+        responses={**BAD_BODY, **_EMAIL_TAKEN, **TOO_LARGE, **UNAVAILABLE},
+    )
     async def register(self, state: AppState, data: JSONBody[UserCreate]) -> Envelope[UserOut]:
         email = normalize_email(data.email)
         password = await hash_password_async(data.password)
@@ -77,13 +87,26 @@ class UserController(Controller):
         state.jobs.dispatch(job)
         return Envelope("success creating user", UserOut(outcome.lastrowid, data.name, email, utc(now), utc(now)))
 
-    @get(security=SECURITY, responses={**BAD_QUERY, **AUTH, **UNAVAILABLE})
+    @get(
+        security=SECURITY,
+        operation_id="listUsers",
+        summary="List users",
+        description="A page of live users in id order; `meta.total` counts them all.",
+        responses={**BAD_QUERY, **AUTH, **UNAVAILABLE},
+    )
     async def list_users(
         self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[UserOut]:
         return await list_page(state.db, USERS, "success getting users", user_out, limit, offset, cursor)
 
-    @get("/{user_id:str}", security=SECURITY, responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE})
+    @get(
+        "/{user_id:str}",
+        security=SECURITY,
+        operation_id="getUser",
+        summary="Get a user",
+        description="One live user; a deleted one is a 404.",
+        responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
+    )
     async def get_user(self, state: AppState, user_id: PathId) -> Envelope[UserOut]:
         row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
         if row is None:
@@ -93,7 +116,10 @@ class UserController(Controller):
     @put(
         "/{user_id:str}",
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **TOO_LARGE, **UNAVAILABLE},
+        operation_id="updateUser",
+        summary="Update your user",
+        description="Changes only the fields sent; only the token's own user may be changed.",
+        responses={**BAD_ID_OR_BODY, **AUTH, **_NOT_YOURS, **NOT_FOUND, **_EMAIL_TAKEN, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_user(
         self, request: AuthedRequest, state: AppState, user_id: PathId, data: JSONBody[UserUpdate]
@@ -121,7 +147,10 @@ class UserController(Controller):
         "/{user_id:str}",
         status_code=200,
         security=SECURITY,
-        responses={**BAD_ID, **AUTH, **FORBIDDEN, **NOT_FOUND, **UNAVAILABLE},
+        operation_id="deleteUser",
+        summary="Delete your user",
+        description="Soft-deletes the token's own user; its token stops working with the next request.",
+        responses={**BAD_ID, **AUTH, **_NOT_YOURS, **NOT_FOUND, **UNAVAILABLE},
     )
     async def delete_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Message:
         ident = parse_id(user_id)
