@@ -24,7 +24,7 @@ from shared.jobs import BACKLOG_SQL
 from shared.settings import Settings
 from tests.deploy.manifests import K8S, OVERLAYS, ROOT, Manifest
 
-pytestmark = pytest.mark.process  # kubectl kustomize renders every overlay
+pytestmark = pytest.mark.process  # kubectl renders the overlays; git checks what it ignores
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 # Read by libraries, not by shared/settings.py: the standard OpenTelemetry variables.

@@ -15,7 +15,7 @@ from shared.models import Job, utcnow
 from shared.settings import Settings
 from tests.shared.databases import migrate, query_rows
 
-pytestmark = pytest.mark.process  # python -m shared.migrate
+pytestmark = pytest.mark.process  # the migration runs as a process
 
 PER_STATUS = {
     JobStatus.QUEUED: 3,  # waiting, or waiting for a retry

@@ -11,7 +11,7 @@ import pytest
 from shared.migrate import heads, wait_for_head
 from tests.shared.databases import migrate
 
-pytestmark = pytest.mark.process  # python -m shared.migrate --wait
+pytestmark = pytest.mark.process  # migrations and the wait run as processes
 
 
 class Clock:
