@@ -33,6 +33,7 @@ def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         **worker_env,
         "DB_POOL_SIZE": str(POOL),
         "IMPORT_MAX_BYTES": str(MAX_BYTES),
+        "QUOTA_ACTIVE_IMPORTS": "100",  # twenty uploads of one user at once; the quotas have tests of their own
         "WEB_CONCURRENCY": "1",
         "LOG_LEVEL": "WARNING",
     }
@@ -89,6 +90,7 @@ async def upload(api: ApiProcess, user: AUser, body: Iterator[bytes]) -> httpx.R
         return await client.post("/books/import", content=stream(), headers={**user.auth, "Content-Type": "text/csv"})
 
 
+@pytest.mark.process
 async def test_a_50_mb_upload_grows_the_api_process_by_less_than_20_mb(served: ApiProcess, factory: Factory) -> None:
     user = await factory.user()
     warm = await upload(served, user, csv_body(20_000, "warm"))  # every code path loaded once
@@ -105,6 +107,7 @@ async def test_a_50_mb_upload_grows_the_api_process_by_less_than_20_mb(served: A
     assert growth < 20 * MB
 
 
+@pytest.mark.process
 async def test_an_upload_past_the_size_limit_is_413_and_its_stored_chunks_are_deleted(
     served: ApiProcess, factory: Factory, db: Database
 ) -> None:
@@ -144,6 +147,7 @@ async def user_jobs(api: ApiProcess, user: AUser) -> int:
     return int(response.json()["meta"]["total"])
 
 
+@pytest.mark.process
 async def test_a_client_that_disconnects_mid_upload_leaves_no_job_and_no_chunks(
     served: ApiProcess, factory: Factory, db: Database
 ) -> None:
@@ -167,6 +171,7 @@ async def test_a_client_that_disconnects_mid_upload_leaves_no_job_and_no_chunks(
     assert await user_jobs(served, user) == 0
 
 
+@pytest.mark.process
 async def test_twenty_slow_uploads_do_not_hold_the_database_pool(
     served: ApiProcess, factory: Factory, db: Database
 ) -> None:

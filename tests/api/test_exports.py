@@ -22,6 +22,7 @@ def served(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         yield server
 
 
+@pytest.mark.process
 async def test_a_40_mb_export_downloads_whole_while_the_api_grows_by_less_than_20_mb(
     served: ApiProcess, factory: Factory, db: Database
 ) -> None:

@@ -40,7 +40,7 @@ OPERATIONS = {
     "users": {"register", "list_users", "get_user", "update_user", "delete_user"},
     "books": {"list_books", "get_book", "create_book", "update_book", "delete_book", "import_books"},
     "blogs": {"list_blogs", "get_blog", "create_blog", "update_blog", "delete_blog"},
-    "jobs": {"list_jobs", "get_job", "cancel_job"},
+    "jobs": {"list_jobs", "get_job", "cancel_job", "retry_job", "get_queue_health"},
     "exports": {"create_export", "download_export"},
     "health": {"healthz", "readyz"},
 }
@@ -48,14 +48,9 @@ OPERATIONS = {
 
 @pytest.fixture(scope="module")
 def api(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    """The API and one worker on a Redis namespace of their own, files in a temporary directory."""
+    """The API and one worker on a Redis namespace of their own, logs in a temporary directory."""
     directory = tmp_path_factory.mktemp("client")
-    env = {
-        **worker_env,
-        "REDIS_NAMESPACE": worker_env["REDIS_NAMESPACE"] + "-client",
-        "IMPORT_DIR": str(directory / "imports"),
-        "EXPORT_DIR": str(directory / "exports"),
-    }
+    env = {**worker_env, "REDIS_NAMESPACE": worker_env["REDIS_NAMESPACE"] + "-client"}
     with workers(env, directory), serving(env, directory / "api.log") as server:
         yield server
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shared.embedded import free_port
 from tests.factories import user_body
@@ -14,6 +15,7 @@ from tests.servers import serving
 WADAH_VARIABLE_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "JWT_", "ENV", "IMPORT_", "EXPORT_")
 
 
+@pytest.mark.process
 def test_the_api_alone_migrates_its_embedded_database_and_serves_the_whole_api(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(WADAH_VARIABLE_PREFIXES)}
     env |= {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "WEB_CONCURRENCY": "2"}  # nothing listens there

@@ -54,8 +54,6 @@ def stack(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     directory = tmp_path_factory.mktemp("console")
     env = {
         **worker_env,
-        "IMPORT_DIR": str(directory / "imports"),
-        "EXPORT_DIR": str(directory / "exports"),
         "DISPATCH_GRACE_SECONDS": "3600",
     }
     with workers(env, directory), serving(env, directory / "api.log") as api:

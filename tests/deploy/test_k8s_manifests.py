@@ -129,7 +129,9 @@ def built_images() -> set[str]:
 
 
 def repository(image: str) -> str:
-    """registry/prefix/wadah-api:tag -> wadah-api."""
+    """registry/prefix/wadah-api:tag -> wadah-api; compose's ``${WADAH_API_IMAGE:-wadah-api}`` -> its default."""
+    if image.startswith("${") and ":-" in image:
+        image = image.split(":-", 1)[1].rstrip("}")
     return image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
 
 
