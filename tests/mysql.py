@@ -1,4 +1,4 @@
-"""Throwaway MySQL databases: the one way tests create a database of their own, fill it and drop it.
+"""Throwaway MySQL databases: the one way tests (and the benchmarks) create a database of their own, fill it and drop it.
 
 Every database a test makes on a MySQL server (the run's own, one per migration test,
 the fault tests' own server) is named ``wadah_test_<label>_<random>``, so parallel runs
@@ -39,15 +39,26 @@ def execute(url: str, *statements: str) -> None:
     asyncio.run(_execute(url, statements, database=True))
 
 
+async def create_database(url: str) -> None:
+    """The URL's database, new and empty (a leftover of the same name is dropped first)."""
+    name = make_url(url).database
+    await _execute(
+        url, (f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"), database=False
+    )
+
+
+async def drop_database(url: str) -> None:
+    await _execute(url, (f"DROP DATABASE IF EXISTS `{make_url(url).database}`",), database=False)
+
+
 @contextmanager
 def throwaway_database(server_url: str, label: str, *, migrated: bool = False) -> Iterator[str]:
     """A database of its own on the server, migrated to head if asked, that exists for the block."""
     url = with_database(server_url, f"wadah_test_{label}_{secrets.token_hex(4)}")
-    name = make_url(url).database
-    asyncio.run(_execute(url, (f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",), database=False))
+    asyncio.run(create_database(url))
     try:
         if migrated:
             upgrade(url)
         yield url
     finally:
-        asyncio.run(_execute(url, (f"DROP DATABASE IF EXISTS `{name}`",), database=False))
+        asyncio.run(drop_database(url))

@@ -80,17 +80,23 @@ async def export(job: RunningJob, resource: str) -> dict[str, Any]:
     await writer.write(encode_rows([names]))
     rows = 0
     async with engine.connect() as conn, conn.begin():
-        last = 0
-        while True:
-            page = (
-                await conn.execute(
-                    select(*columns).where(model.deleted_at.is_(None), model.id > last).order_by(model.id).limit(PAGE)
-                )
-            ).all()
-            if not page:
-                break
-            await writer.write(await asyncio.to_thread(encode_rows, page))
+
+        async def page_after(last: int) -> Sequence[Any]:
+            query = select(*columns).where(model.deleted_at.is_(None), model.id > last).order_by(model.id).limit(PAGE)
+            return (await conn.execute(query)).all()
+
+        # The next page is read (the server's work, on its own core) while this one is
+        # encoded and stored on another connection.
+        page = await page_after(0)
+        while page:
+            ahead = asyncio.ensure_future(page_after(page[-1][0]))
+            try:
+                await writer.write(await asyncio.to_thread(encode_rows, page))
+            except BaseException:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+                raise
             rows += len(page)
-            last = page[-1][0]
+            page = await ahead
     size = await writer.close()
     return {"resource": resource, "rows": rows, "bytes": size}
