@@ -150,7 +150,12 @@ def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]], *, k
       the end.
     """
     ids = select(model.id.label("page_id")).where(model.deleted_at.is_(None)).order_by(model.id)
-    ids = ids.where(model.id > bindparam("after")) if keyset else ids.offset(bindparam("offset"))
+    if keyset:
+        # A seek on the primary key: left to itself, MariaDB reads the deleted_at index from
+        # its start and filters the ids, which costs as much as the offset it replaces.
+        ids = ids.where(model.id > bindparam("after")).with_hint(model, "FORCE INDEX (PRIMARY)", "mysql")
+    else:
+        ids = ids.offset(bindparam("offset"))
     page_ids = ids.limit(bindparam("limit")).subquery("page")
     return Query(
         select(*columns, RowCount.n)
