@@ -14,7 +14,9 @@ install: ## install everything (uv from PyPI if missing, then the locked depende
 	$(UV) sync --frozen
 
 run: install ## API + worker on this machine, no Docker (embedded SQLite and Redis unless DATABASE_URL/REDIS_URL)
-	$(RUN) python scripts/run_local.py
+	@# The environment's python, not `uv run`: uv exits 130 after a Ctrl-C even when the
+	@# script it ran stopped everything and exited 0, and make would then report an error.
+	$${UV_PROJECT_ENVIRONMENT:-.venv}/bin/python scripts/run_local.py
 
 serve: ## the API alone (honours PORT, DATABASE_URL, WEB_CONCURRENCY); used by the benchmarks
 	$(RUN) python -m api
