@@ -128,10 +128,14 @@ async def test_a_real_worker_counts_its_jobs_on_worker_metrics_port(
     env = {**worker_env, "WORKER_METRICS_PORT": str(port), "QUEUE_METRICS_INTERVAL_SECONDS": "0"}
     succeeded = 'wadah_jobs_finished_total{kind="compute_blog_stats",outcome="succeeded"}'
 
+    finished = (succeeded, 'wadah_job_duration_seconds_count{kind="compute_blog_stats"}')
+
     async def counted() -> str | None:
+        # The outcome is counted before the end is recorded and the duration after it: a
+        # scrape in between sees one without the other, so wait for the job's every figure.
         async with httpx.AsyncClient() as scraper:
             text = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
-        return text if succeeded in text else None
+        return text if all(series in text for series in finished) else None
 
     with workers(env, tmp_path):
         text = await eventually(counted, what="the job to be counted")
