@@ -20,6 +20,7 @@ from sqlalchemy import exists, func, select
 from api.app import create_app
 from shared import job_files
 from shared.db import Database
+from shared.jobs import decode_json
 from shared.models import Book, Job, JobFileChunk
 from shared.settings import Settings
 from tests.factories import AUser, Factory
@@ -158,15 +159,41 @@ async def test_uploads_that_cannot_be_imported_are_refused_up_front(
     wrong_type = await client.post(
         "/books/import", content=b"{}", headers={**user.auth, "Content-Type": "application/json"}
     )
-    assert wrong_type.status_code == 415 and "text/csv" in wrong_type.json()["message"]
+    assert wrong_type.status_code == 415
+    assert wrong_type.json()["message"] == (
+        "send text/csv, application/x-ndjson or application/octet-stream, not 'application/json'"
+    )
     empty = await client.post("/books/import", content=b"", headers={**user.auth, **CSV})
     assert empty.status_code == 400 and empty.json()["message"] == "the upload is empty"
     too_many = await small_limits.post("/books/import", content=books_csv("x", 4)[0], headers={**user.auth, **CSV})
-    assert too_many.status_code == 413 and "more than 4 rows" in too_many.json()["message"]
+    assert too_many.status_code == 413 and too_many.json()["message"] == "the upload has more than 3 rows"
     too_big = await small_limits.post("/books/import", content=b"t,a,g,y\n" + b"x" * 300, headers={**user.auth, **CSV})
     assert too_big.status_code == 413 and too_big.json()["message"] == "the upload is larger than 200 bytes"
     assert (await client.post("/books/import", content=b"x", headers=CSV)).status_code == 401
     assert await stored_chunks(db) == before  # a refused upload leaves nothing behind
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt"),
+    [
+        (b"title,author,genre,year\nA,B,C,2001\n", "csv"),
+        (b'\xef\xbb\xbf{"title": "A", "author": "B", "genre": "C", "year": 2001}\n', "jsonl"),
+        (b'\r\n  {"title": "A", "author": "B", "genre": "C", "year": 2001}\n', "jsonl"),
+        (b"\xef\xbb\xbftitle,author,genre,year\n", "csv"),
+    ],
+    ids=["csv", "jsonl-with-bom", "jsonl-after-blank-lines", "csv-with-bom"],
+)
+async def test_a_file_sent_as_octet_stream_is_read_in_the_format_its_first_byte_shows(
+    client: AsyncTestClient[Litestar], factory: Factory, db: Database, body: bytes, fmt: str
+) -> None:
+    """What a generated client sends for a file: ``{`` first means JSON lines, anything else CSV."""
+    user = await factory.user()
+    headers = {**user.auth, "Content-Type": "application/octet-stream"}
+    response = await client.post("/books/import", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    async with db.sessions() as session:
+        job = await session.get(Job, response.json()["data"]["id"])
+    assert job is not None and decode_json(job.params)["format"] == fmt
 
 
 async def test_a_worker_killed_mid_import_is_replaced_and_every_good_row_lands_once(

@@ -57,6 +57,16 @@ async def test_an_export_of_books_downloads_as_csv_for_its_requester_only(
     assert gone.id not in by_id  # deleted rows are not exported
     assert done["result"]["rows"] == len(rows)
 
+    for accept, content_type in [
+        ("application/octet-stream", "application/octet-stream"),
+        ("text/csv;q=0.5, application/octet-stream;q=0.9", "application/octet-stream"),
+        ("*/*", "text/csv; charset=utf-8"),
+        ("application/json", "text/csv; charset=utf-8"),  # neither named: the CSV, as without Accept
+    ]:
+        same = await client.get(f"/exports/{job['id']}/download", headers={**user.auth, "Accept": accept})
+        assert (same.status_code, same.headers["content-type"]) == (200, content_type), accept
+        assert same.content == download.content
+
     assert (await client.get(f"/exports/{job['id']}/download", headers=other.auth)).status_code == 404
 
 

@@ -271,13 +271,21 @@ def _is_error(response: dict[str, Any]) -> bool:
 def _file_response(response: dict[str, Any], headers: dict[str, Any]) -> None:
     """A file answer (Litestar's File, or a CSV Stream, which it leaves without a schema): a
     binary body with the headers the download really sends."""
-    for media_type, media in response.get("content", {}).items():
+    content = response.get("content", {})
+    for media_type, media in content.items():
         schema = media.get("schema", {})
         if schema.get("contentMediaType") == "application/octet-stream" or (media_type == "text/csv" and not schema):
             media["schema"] = {"type": "string", "format": "binary"}
             headers.clear()
             headers.update(copy.deepcopy(_DOWNLOAD_HEADERS))
             response["description"] = "The file."
+    if "text/csv" in content and "application/octet-stream" not in content:
+        # The same bytes, for an Accept that prefers them. Listed first: openapi-python-client
+        # decodes the first media type it knows, and reads any text/* answer as a str.
+        response["content"] = {"application/octet-stream": copy.deepcopy(content["text/csv"]), **content}
+        response["description"] = (
+            "The file: `text/csv; charset=utf-8`, or `application/octet-stream` when `Accept` prefers it."
+        )
 
 
 def _default_error() -> dict[str, Any]:
