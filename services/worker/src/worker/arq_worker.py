@@ -37,7 +37,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+from arq.constants import (
+    abort_job_max_age,
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
 from arq.utils import timestamp_ms, to_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError
@@ -47,24 +54,39 @@ from shared.job_queue import wake_channel
 
 log = logging.getLogger(__name__)
 
-# KEYS: the queue, then the in-progress key of each id; ARGV: now (ms), the in-progress
-# key's lifetime (ms), how many jobs may start, then the ids in the queue's order.
-# Returns id, score, id, score, ... of the jobs this worker now holds.
-_START = """
-local taken, room, now = {}, tonumber(ARGV[3]), tonumber(ARGV[1])
-for i = 2, #KEYS do
-  if room <= 0 then break end
-  if redis.call('exists', KEYS[i]) == 0 then
-    local score = redis.call('zscore', KEYS[1], ARGV[i + 2])
-    if score and tonumber(score) <= now then
-      redis.call('psetex', KEYS[i], ARGV[2], '1')
-      taken[#taken + 1] = ARGV[i + 2]
-      taken[#taken + 1] = score
-      room = room - 1
+# One poll: arq's read of due jobs, its in-progress marking and its look at the abort
+# set, in one step. KEYS: the queue, the abort set; ARGV: now (ms), the in-progress
+# key's lifetime (ms), how many jobs may start, how many due ids to read, the
+# in-progress key prefix, and the abort set's cut-off score ('' when aborts are off).
+# (The in-progress keys are named in the script, not in KEYS: arq supports no Redis
+# Cluster anyway.) Returns whether the read was full, id, score, id, score, ... of the
+# jobs this worker now holds, and the ids asked to abort.
+_POLL = """
+local now, room = ARGV[1], tonumber(ARGV[3])
+local full, taken, aborted = 0, {}, {}
+if room > 0 then
+  local due = redis.call('zrangebyscore', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+  if #due >= 2 * tonumber(ARGV[4]) then full = 1 end
+  local keys = {}
+  for i = 1, #due, 2 do keys[#keys + 1] = ARGV[5] .. due[i] end
+  if #keys > 0 then
+    local running = redis.call('mget', unpack(keys))
+    for j = 1, #keys do
+      if room <= 0 then break end
+      if not running[j] then
+        redis.call('psetex', keys[j], ARGV[2], '1')
+        taken[#taken + 1] = due[2 * j - 1]
+        taken[#taken + 1] = due[2 * j]
+        room = room - 1
+      end
     end
   end
 end
-return taken
+if ARGV[6] ~= '' then
+  aborted = redis.call('zrange', KEYS[2], 0, -1)
+  redis.call('zremrangebyscore', KEYS[2], ARGV[6], '+inf')
+end
+return {full, taken, aborted}
 """
 
 
@@ -87,24 +109,66 @@ class BatchedWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._finishes: Batcher[_Finish, None] = Batcher(self._finish_batch)
-        self._start_script: Any = None
+        self._poll_script: Any = None
         # arq's poll loop sleeps poll_delay minus the iteration's time; the wait is ours.
         self._longest_wait, self.poll_delay_s = self.poll_delay_s, 0.0
         self._woken = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
-        self._read_again = False
 
     async def _poll_iteration(self) -> None:
+        """arq's ``_poll_iteration`` with its three exchanges made one, then the wait."""
         if self._listener is None:
             self._listener = self.loop.create_task(self._listen())
+        if self._poll_script is None:
+            self._poll_script = self.pool.register_script(_POLL)
         self._woken.clear()  # before the read: a message that comes during it is not lost
-        self._read_again = False
-        await super()._poll_iteration()
-        if self._read_again and self.job_counter < self.max_jobs:
-            return
+        count = self.queue_read_limit
+        if self.burst and self.max_burst_jobs >= 0:
+            remaining = self.max_burst_jobs - self._jobs_started()
+            if remaining < 1:
+                return
+            count = min(remaining, count)
+        now = timestamp_ms()
+        room = self.max_jobs - self.job_counter if self.allow_pick_jobs else 0
+        full, taken, aborted = await self._poll_script(
+            keys=[self.queue_name, abort_jobs_ss],
+            args=[
+                now,
+                int(self.in_progress_timeout_s * 1000),
+                room,
+                count,
+                in_progress_key_prefix,
+                now + abort_job_max_age if self.allow_abort_jobs else "",
+            ],
+        )
+        for job_id_b, score in zip(taken[::2], taken[1::2], strict=True):
+            await self.sem.acquire()  # never waits: at most `room` jobs were taken
+            self.job_counter += 1
+            job_id = job_id_b.decode()
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
+        if aborted:
+            await self._abort([job_id.decode() for job_id in aborted])
+        for job_id, t in list(self.tasks.items()):
+            if t.done():
+                del self.tasks[job_id]
+                t.result()  # as arq: an error in run_job itself surfaces here
+        await self.heart_beat()
+        if full and self.job_counter < self.max_jobs:
+            return  # the read may have left due jobs behind: read again at once
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._longest_wait):
                 await self._woken.wait()
+
+    async def _abort(self, job_ids: list[str]) -> None:
+        """The rest of arq's ``_cancel_aborted_jobs``: cancel the ones running here."""
+        aborted = {job_id for job_id in job_ids if job_id in self.job_tasks}
+        for job_id in aborted:
+            self.job_tasks[job_id].cancel()
+        if aborted:
+            self.aborting_tasks.update(aborted)
+            await self.pool.zrem(abort_jobs_ss, *aborted)
 
     async def _listen(self) -> None:
         """Set ``_woken`` on every message of the wake channel; on failure, polling goes on alone."""
@@ -131,27 +195,6 @@ class BatchedWorker(Worker):
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
         await super().close()
-
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        room = self.max_jobs - self.job_counter
-        if room <= 0 or not job_ids:
-            return
-        # A read as long as arq's limit may have left due jobs behind.
-        self._read_again = len(job_ids) >= self.queue_read_limit
-        if self._start_script is None:
-            self._start_script = self.pool.register_script(_START)
-        ids = [job_id.decode() for job_id in job_ids]
-        taken = await self._start_script(
-            keys=[self.queue_name, *(in_progress_key_prefix + job_id for job_id in ids)],
-            args=[timestamp_ms(), int(self.in_progress_timeout_s * 1000), room, *ids],
-        )
-        for job_id_b, score in zip(taken[::2], taken[1::2], strict=True):
-            await self.sem.acquire()  # never waits: at most `room` jobs were taken
-            self.job_counter += 1
-            job_id = job_id_b.decode()
-            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-            self.tasks[job_id] = task
 
     async def finish_job(
         self,
