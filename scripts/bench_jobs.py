@@ -1,18 +1,24 @@
 """Job throughput and latency of wadah's worker, on the peers' workload (../shared/bench/jobs/).
 
-    uv run --frozen python scripts/bench_jobs.py [--n 2000] [--rounds 3]
+    uv run --frozen python scripts/bench_jobs.py [--n 2000] [--rounds 3] [--count]
 
 The job is the peers' one: ``UPDATE counters SET hits = hits + 1, updated_at = NOW(6)
 WHERE id = ?`` on MariaDB (1,000 counter rows), here as a wadah job with everything
 wadah adds: each job is a row in ``jobs`` written through the outbox
 (``JobQueue.request`` in a transaction, then the enqueue), claimed and finished by the
 worker's wrapper (durable status, attempts, result), run by ``python -m worker``'s own
-settings (poll 10 ms, 50 jobs in flight, no arq results, uvloop) plus this one job kind.
+worker class and settings (poll 10 ms at most, woken by enqueues, 50 jobs in flight, no
+arq results, uvloop) plus this one job kind.
 
 Per round, as jobs_bench.py does:
   drain    enqueue N jobs, then start the worker; jobs/s = N / (last job row finished - worker ready)
   latency  worker idle; 200 jobs one at a time at 50/s; enqueue call -> job start (ms), p50/p99
   check    SUM(hits) == N + 200 and every job row ``succeeded`` with attempts == 1
+  where    worker CPU per drained job (also over the drain's last three quarters, without
+           the ramp-up), Redis commands per drained job as jobs_bench.py counts them
+           (INFO total_commands_processed: only meaningful when nothing else uses Redis);
+           with --count, the worker's own count of Redis commands by name and SQL
+           statements by verb per drained job, which other load does not disturb
 Medians over rounds. LOG_LEVEL=WARNING in the worker, like the tuned arq peer (wadah's
 one INFO line per job costs about 5%). The database ``bench_wadah_jobs`` and the Redis
 keys are removed at the end.
@@ -77,7 +83,7 @@ class Counts:
             self.add("redis " + name.split()[0].upper())
             return pack(conn, *args)
 
-        AbstractConnection.pack_command = counted_pack  # type: ignore[method-assign]
+        AbstractConnection.pack_command = counted_pack  # type: ignore[method-assign,assignment]
 
         run = shared_db._DriverConnection._run
 
@@ -85,7 +91,7 @@ class Counts:
             self.add("sql " + str(query.stmt).split(None, 1)[0].upper())
             return await run(conn, query, params, fetch)
 
-        shared_db._DriverConnection._run = counted_run  # type: ignore[method-assign]
+        shared_db._DriverConnection._run = counted_run  # type: ignore[method-assign,assignment]
         connection = shared_db.Database._connection
 
         @contextlib.asynccontextmanager
@@ -129,7 +135,7 @@ def run_bench_worker() -> None:
     ready: list[float] = [0.0, 0.0]
     records: list[tuple[int, float, float, float]] = []
     counts = Counts() if os.environ.get("BENCH_COUNT") else None
-    snapshots: dict[str, dict[str, int]] = {}
+    snapshots: dict[str, dict[str, float]] = {}
 
     @atexit.register
     def _dump() -> None:
@@ -169,7 +175,7 @@ def run_bench_worker() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.set_event_loop(asyncio.new_event_loop())
     # The worker class `python -m worker` runs, its heartbeat in the driver's temporary directory.
-    worker = HeartbeatWorker(**get_kwargs(settings), heartbeat=Heartbeat(Path(os.environ["BENCH_HEARTBEAT"])))  # type: ignore[arg-type]
+    worker = HeartbeatWorker(**get_kwargs(settings), heartbeat=Heartbeat(Path(os.environ["BENCH_HEARTBEAT"])))
     if os.environ.get("BENCH_PROFILE"):  # python -m pstats the file it names
         import cProfile
 
@@ -316,6 +322,10 @@ async def run_round(n: int, url: str, redis_url: str, namespace: str, count: boo
         "drain": n / (finished_at - ready),
         "drain_effect": n / (max(r[2] for r in drained) - ready) if len(drained) == n else float("nan"),
         "cpu": (max(r[3] for r in drained) - data["ready"][1]) / n * 1e6 if len(drained) == n else float("nan"),
+        # The same, over the last three quarters of the drain only: the worker's ramp-up left out.
+        "cpu_steady": (drained[-1][3] - drained[n // 4][3]) / (n - 1 - n // 4) * 1e6
+        if len(drained) == n
+        else float("nan"),
         "s50": pct(start_ms, 50),
         "s99": pct(start_ms, 99),
         "d50": pct(done_ms, 50),
@@ -372,7 +382,7 @@ async def main() -> int:
             )
     finally:
         await drop_database(url)
-    keys = ("enq", "drain", "drain_effect", "s50", "s99", "d50", "d99", "cpu", "cmds")
+    keys = ("enq", "drain", "drain_effect", "s50", "s99", "d50", "d99", "cpu", "cpu_steady", "cmds")
     med = {k: statistics.median(r[k] for r in results) for k in keys}
     ok = all(r["ok"] for r in results)
     print(
@@ -388,6 +398,7 @@ async def main() -> int:
         f"{'ok' if ok else 'FAIL':>5}"
     )
     print("drain/s: until the last job row was recorded finished; (effect): until the last UPDATE ran, as the peers")
+    print(f"cpu us/job over the drain's last three quarters (no ramp-up): {med['cpu_steady']:.0f}")
     if args.count:
         names = sorted({k for r in results for k in r["counts"]})
         print("\nper drained job, counted in the worker (medians over rounds; cpu in us):")
