@@ -3,19 +3,21 @@
 arq starts each job with a WATCH/EXISTS/ZSCORE/MULTI exchange of its own (four round
 trips, one job after another inside the poll loop) and ends it with a MULTI/EXEC of
 its own. On a busy worker those round trips, not the jobs, were most of the worker's
-CPU (docs/performance.md, "Jobs"), and starting jobs one by one also kept their claims
-from sharing a database statement. This subclass keeps arq's Redis layout and rules
+CPU (docs/performance.md, "Jobs: where a job's time went"), and starting jobs one by
+one also kept their claims from sharing a database statement. This subclass keeps arq's Redis layout and rules
 and only changes how many jobs one exchange serves:
 
-* **start**: one Lua script marks every due job of a poll's read in progress that is
-  not already, up to the free slots: the same checks as arq's (no in-progress key, a
-  queue score that is due), made atomically by Redis instead of under WATCH, so two
-  workers still never both start one job. The jobs start together, so their claims
-  reach :class:`worker.recorder.JobRecorder` together and share one statement.
+* **poll**: one Lua script does what arq's poll does in three exchanges: read the due
+  ids, mark those not already in progress as in progress (up to the free slots), and
+  read the abort set. The checks are arq's (no in-progress key, a due score), made
+  atomically by Redis instead of under WATCH, so two workers still never both start
+  one job; the in-progress keys are read with one MGET, since most ids a busy worker
+  reads are its own running jobs (they stay queued until they end). The jobs start
+  together, so their claims reach :class:`worker.recorder.JobRecorder` together and
+  share one statement.
 * **end**: the ends of jobs that finish while the previous end is being written go in
   one MULTI/EXEC (:class:`shared.batching.Batcher`), each job's keys changed exactly
   as arq's ``finish_job`` would.
-
 * **waiting**: between polls the worker waits on the queue's wake channel
   (:func:`shared.job_queue.wake_channel`, published by every enqueue and abort of
   :class:`shared.job_queue.JobQueue`) instead of sleeping, so a job starts as soon as
@@ -24,8 +26,8 @@ and only changes how many jobs one exchange serves:
   arq). A full worker waits for one of its jobs to end instead, and a read that filled
   ``queue_read_limit`` is followed by another at once.
 
-Everything else (the job's own GET and try counter, aborts, retries, cron, health
-check, shutdown) is arq's.
+Everything else (``run_job``: the job's GET and try counter, timeouts, retries and
+aborts; cron, the health check, shutdown) is arq's.
 """
 
 from __future__ import annotations
