@@ -1,15 +1,14 @@
-"""arq's Worker, stamping this process's heartbeat (``worker.heartbeat``) from its main loop."""
+"""arq's Worker as wadah runs it (``worker.arq_worker``), stamping this process's heartbeat (``worker.heartbeat``) from its main loop."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from arq.worker import Worker
-
+from worker.arq_worker import BatchedWorker
 from worker.heartbeat import Heartbeat
 
 
-class HeartbeatWorker(Worker):
+class HeartbeatWorker(BatchedWorker):
     """``heart_beat`` runs after every poll of the queue; the stamp is written at most every few seconds."""
 
     def __init__(self, *args: Any, heartbeat: Heartbeat, **kwargs: Any) -> None:

@@ -2,8 +2,10 @@
 
 Tuning (measured by scripts/bench_jobs.py; docs/jobs.md):
 
-* ``poll_delay`` 10 ms (``WORKER_POLL_DELAY_SECONDS``): arq polls its queue; its default
-  0.5 s sets the floor of enqueue-to-start latency. A poll is one ZRANGEBYSCORE.
+* ``poll_delay`` 10 ms (``WORKER_POLL_DELAY_SECONDS``): the longest an idle worker waits
+  between polls. Enqueues and aborts wake it at once (worker.arq_worker), so this only
+  bounds how late it finds what no message announces (a retry's deferred run, a cron
+  run). A poll is one Lua script (read, start, abort check).
 * ``max_jobs`` 50 (``WORKER_MAX_JOBS``): jobs in flight; mostly waiting on MariaDB, so
   more than the pool's connections would only queue on the pool.
 * ``keep_result = 0``: the job row holds the result; arq's result keys would be a
