@@ -10,9 +10,12 @@ Several processes (``WEB_CONCURRENCY`` > 1): prometheus_client's multiprocess mo
 uvicorn starts its processes; each writes its figures to memory-mapped files there, and
 whichever process answers a scrape sums them all (:func:`registry`).
 
-A pure-ASGI wrapper, like :mod:`api.request_context`, to see Litestar's own 404s and
-405s too; children of each metric are cached per label set, so a request costs two
-dictionary look-ups, a counter and a histogram update.
+A pure-ASGI wrapper inside :mod:`api.request_context` (whose wrapper of ``send`` tells it
+the response's status), to see Litestar's own 404s and 405s too. Children of each
+metric are cached per label set, so a request costs a dictionary look-up, a counter and
+a histogram update; in one process the in-progress gauge reads a plain count at each
+scrape instead of taking a lock twice per request (several processes must write theirs
+to the shared files).
 """
 
 from __future__ import annotations
@@ -22,19 +25,12 @@ import time
 from typing import Final
 
 from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    HTTPScope,
-    Message,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from api.request_context import response_status
 
 METRICS_PATH: Final = "/metrics"
 UNMATCHED: Final = "unmatched"
@@ -61,9 +57,14 @@ IN_PROGRESS = Gauge(
 )
 
 
+def multiprocess() -> bool:
+    """Whether this process's figures go to files that a scrape sums with its siblings'."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 def registry() -> CollectorRegistry:
     """What a scrape reads: every process's files in multiprocess mode, else this process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess():
         merged = CollectorRegistry()
         MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return merged
@@ -72,7 +73,7 @@ def registry() -> CollectorRegistry:
 
 def process_exited() -> None:
     """Drop this process's live gauges from the merged figures (its counters stay counted)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess():
         mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
@@ -85,37 +86,37 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
 class HttpMetrics:
     """ASGI middleware: counts and times every request; answers ``GET /metrics`` if ``serve``."""
 
-    __slots__ = ("_children", "app", "serve")
+    __slots__ = ("_children", "_in_progress", "_shared", "app", "serve")
 
     def __init__(self, app: ASGIApp, *, serve: bool) -> None:
         self.app = app
         self.serve = serve
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._in_progress = 0
+        self._shared = multiprocess()
+        if not self._shared:
+            IN_PROGRESS.set_function(lambda: self._in_progress)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        await self._http(scope, receive, send)
-
-    async def _http(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         if self.serve and scope["path"] == METRICS_PATH:
             await self._scrape(scope, send)
             return
-        status = 500  # if the application fails before it starts a response
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         started = time.perf_counter()
-        IN_PROGRESS.inc()
+        if self._shared:
+            IN_PROGRESS.inc()
+        else:
+            self._in_progress += 1
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, send)
         finally:
-            IN_PROGRESS.dec()
+            if self._shared:
+                IN_PROGRESS.dec()
+            else:
+                self._in_progress -= 1
+            status = response_status(scope)
             method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
             key = (scope.get("path_template") or UNMATCHED, method, status)
             children = self._children.get(key)
