@@ -15,7 +15,7 @@ the response's status), to see Litestar's own 404s and 405s too.
 
 What a request costs is kept small, since every request pays it. In one process (the
 default) the figures are plain numbers that only the event loop writes: a dictionary
-look-up and three additions per request, no locks, and a scrape turns them into the
+look-up and a few additions per request, no locks, and a scrape turns them into the
 same counter and histogram prometheus_client would expose (:class:`LocalFigures`); the
 in-progress gauge reads a plain count. Several processes need the figures in the shared
 files, so there the request updates prometheus_client's own metrics (their children
@@ -79,8 +79,8 @@ class LocalFigures(Collector):
     """The request counter and latency histogram of one process, as plain numbers.
 
     Only the event loop writes them. A scrape may read them from another thread (the
-    ``METRICS_PORT`` server's): it copies the series first, and a request counted while
-    it reads is in this scrape or the next, as with prometheus_client's own locked
+    ``METRICS_PORT`` server's): it copies the dictionary of series first, and a request
+    counted while it reads is in this scrape or the next, as with prometheus_client's own locked
     values. The samples are the ones prometheus_client's Counter and Histogram give.
     """
 
@@ -100,7 +100,7 @@ class LocalFigures(Collector):
         created = getattr(prometheus_metrics, "_use_created", True)
         requests = CounterMetricFamily(REQUESTS_NAME, REQUESTS_HELP, labels=LABELS)
         latency = Metric(LATENCY_NAME, LATENCY_HELP, "histogram")
-        for (route, method, status), series in list(self.series.items()):
+        for (route, method, status), series in self.series.copy().items():  # one step for the GIL
             labels = {"route": route, "method": method, "status": str(status)}
             count = 0.0
             for le, n in zip(_LE, series.buckets, strict=True):
