@@ -9,7 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
+from api import metrics
 from api.app import create_app
 from shared.settings import Settings
 from tests.factories import Factory
@@ -89,3 +92,29 @@ async def test_only_get_and_head_read_the_metrics(api: AsyncTestClient[Litestar]
     assert response.status_code == 405
     assert response.json() == {"message": "Method Not Allowed"}
     assert (await api.head("/metrics")).status_code == 200
+
+
+def test_one_process_exposes_what_prometheus_clients_own_metrics_would() -> None:
+    """LocalFigures (lock-free, one process) against a Counter and a Histogram fed the same requests."""
+    reference = CollectorRegistry()
+    counter = Counter(metrics.REQUESTS_NAME, metrics.REQUESTS_HELP, metrics.LABELS, registry=reference)
+    histogram = Histogram(
+        metrics.LATENCY_NAME, metrics.LATENCY_HELP, metrics.LABELS, buckets=metrics.LATENCY_BUCKETS, registry=reference
+    )
+    local = metrics.LocalFigures()
+    ours = CollectorRegistry()
+    ours.register(local)
+    keys = [("/books/{book_id}", "GET", 200), ("unmatched", "OTHER", 404), ("/books", "POST", 201)]
+    # Every bound exactly, between bounds, below the first and above the last.
+    seconds = [*metrics.LATENCY_BUCKETS, 0.0004, 0.003, 0.07, 0.3, 4.0, 11.0, 0.0]
+    for i, elapsed in enumerate(seconds * 3):
+        route, method, status = keys[i % len(keys)]
+        counter.labels(route, method, str(status)).inc()
+        histogram.labels(route, method, str(status)).observe(elapsed)
+        local.observe((route, method, status), elapsed)
+
+    def created_apart(exposition: bytes) -> str:
+        return re.sub(r"(_created\S*) \S+$", r"\1 T", exposition.decode(), flags=re.MULTILINE)
+
+    assert created_apart(generate_latest(ours)) == created_apart(generate_latest(reference))
+    assert created_apart(openmetrics_latest(ours)) == created_apart(openmetrics_latest(reference))

@@ -9,6 +9,15 @@ SDK's own reading of the environment: ``OTEL_SERVICE_NAME`` and
 ``OTEL_TRACES_SAMPLER_ARG`` (default ``parentbased_always_on``), and the OTLP exporter's
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``_HEADERS`` (HTTP/protobuf, port 4318).
 
+A request that brings no trace context and that a trace-id-ratio sampler drops (99 in
+100 at 1%, ``traceidratio`` or ``parentbased_traceidratio``) gets its span from
+:func:`start_root_span` without the SDK's round trip: that sampler's decision for a span
+with no parent is a comparison of the trace id with a bound, made here with the
+sampler's own bound, and the span it would give back is a non-recording one (trace id,
+span id, sampled flag off), made here the same way. A trace id the sampler keeps is
+handed to the SDK (the provider's id generator gives it out next), so the SDK samples
+the very same id and records the span as it always did.
+
 Through the outbox: the API stores the W3C ``traceparent`` of the request's span on
 the job row it writes (:func:`current_traceparent`, in the same transaction), and the
 worker's span for the job (:func:`job_span`) is that span's child on the job's first
@@ -21,17 +30,27 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from shared import logging as shared_logging
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.trace import Span, SpanKind, Tracer
+    from opentelemetry.util.types import Attributes
 
 EXPORTERS: Final = ("otlp", "console")
 _tracer: Tracer | None = None
+_ids: _Ids | None = None
+# For a span with no parent: the ratio sampler's bound on the trace id's low 64 bits, and
+# the flags of a span it drops; None when the sampler is of another kind.
+_root_bound: int | None = None
+_dropped_span: Callable[[int, int], Span] | None = None  # (trace id, span id) -> the span the SDK would make
+_no_parent: Context | None = None
+_TRACE_ID_LIMIT: Final = (1 << 64) - 1  # the bits TraceIdRatioBased compares
 
 
 def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
@@ -65,7 +84,8 @@ def configure_tracing(default_service_name: str) -> bool:
     attributes: dict[str, Any] = {}
     if not os.environ.get("OTEL_SERVICE_NAME"):
         attributes[SERVICE_NAME] = default_service_name
-    provider = TracerProvider(resource=Resource.create(attributes))  # sampler: OTEL_TRACES_SAMPLER
+    ids = _preset_ids()
+    provider = TracerProvider(resource=Resource.create(attributes), id_generator=ids)  # sampler: OTEL_TRACES_SAMPLER
     for name in {n.strip().lower() for n in os.environ["OTEL_TRACES_EXPORTER"].split(",")}:
         if name == "console":
             # One span per line (the SDK's default indents each over many lines), written
@@ -80,8 +100,76 @@ def configure_tracing(default_service_name: str) -> bool:
             raise ValueError(f"OTEL_TRACES_EXPORTER: {name!r} is not one of {', '.join(EXPORTERS)} or none")
     trace.set_tracer_provider(provider)
     _tracer = trace.get_tracer("wadah")
+    _know_the_root_sampler(provider.sampler, cast("_Ids", ids))
     shared_logging.trace_ids = _current_ids
     return True
+
+
+class _Ids(Protocol):
+    """What :func:`start_root_span` asks of the provider's id generator (:func:`_preset_ids`)."""
+
+    def generate_trace_id(self) -> int: ...
+    def generate_span_id(self) -> int: ...
+    def is_trace_id_random(self) -> bool: ...
+    def preset(self, trace_id: int) -> None: ...
+
+
+def _preset_ids() -> IdGenerator:
+    """The SDK's random ids, except that a trace id set with ``preset`` is the next one given out.
+
+    :func:`start_root_span` presets an id and starts the span in one synchronous call, on
+    the thread that starts spans (the event loop's), so no other span takes it.
+
+    Defined here, not at the top, so that the SDK is imported only when tracing is on.
+    """
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class PresetIds(RandomIdGenerator):
+        def __init__(self) -> None:
+            self._next: int | None = None
+
+        def preset(self, trace_id: int) -> None:
+            self._next = trace_id
+
+        def generate_trace_id(self) -> int:
+            preset, self._next = self._next, None
+            return preset if preset is not None else super().generate_trace_id()
+
+    return PresetIds()
+
+
+def _know_the_root_sampler(sampler: object, ids: _Ids) -> None:
+    """Note the bound of a trace-id-ratio sampler (alone or as a parent-based one's root)."""
+    global _ids, _root_bound, _dropped_span, _no_parent
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    _ids, _no_parent = ids, Context()
+    # ParentBased keeps its root sampler in ``_root`` (there is no public accessor): were a
+    # later SDK to move it, no bound is found here and every span takes the SDK's path.
+    root = getattr(sampler, "_root", None) if type(sampler) is ParentBasedTraceIdRatio else sampler
+    if type(root) is not TraceIdRatioBased:  # any other sampler decides every span itself
+        return
+    # As the SDK's Tracer.start_span makes a span its sampler drops: not sampled, no trace state.
+    flags = TraceFlags(TraceFlags.DEFAULT | (TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0))
+
+    def dropped_span(trace_id: int, span_id: int) -> Span:
+        return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+
+    _root_bound, _dropped_span = root.bound, dropped_span
+
+
+def start_root_span(name: str, kind: SpanKind, attributes: Attributes) -> Span:
+    """A span with no parent, as ``tracer().start_span`` starts it; a dropped one without the SDK's work."""
+    assert _tracer is not None and _ids is not None, "configure_tracing() first"
+    if _root_bound is None or _dropped_span is None:
+        return _tracer.start_span(name, context=_no_parent, kind=kind, attributes=attributes)
+    trace_id = _ids.generate_trace_id()
+    if trace_id & _TRACE_ID_LIMIT < _root_bound:  # kept: the SDK samples this same id, and records it
+        _ids.preset(trace_id)
+        return _tracer.start_span(name, context=_no_parent, kind=kind, attributes=attributes)
+    return _dropped_span(trace_id, _ids.generate_span_id())
 
 
 def shutdown_tracing() -> None:

@@ -10,31 +10,37 @@ Several processes (``WEB_CONCURRENCY`` > 1): prometheus_client's multiprocess mo
 uvicorn starts its processes; each writes its figures to memory-mapped files there, and
 whichever process answers a scrape sums them all (:func:`registry`).
 
-A pure-ASGI wrapper, like :mod:`api.request_context`, to see Litestar's own 404s and
-405s too; children of each metric are cached per label set, so a request costs two
-dictionary look-ups, a counter and a histogram update.
+A pure-ASGI wrapper inside :mod:`api.request_context` (whose wrapper of ``send`` tells it
+the response's status), to see Litestar's own 404s and 405s too.
+
+What a request costs is kept small, since every request pays it. In one process (the
+default) the figures are plain numbers that only the event loop writes: a dictionary
+look-up and a few additions per request, no locks, and a scrape turns them into the
+same counter and histogram prometheus_client would expose (:class:`LocalFigures`); the
+in-progress gauge reads a plain count. Several processes need the figures in the shared
+files, so there the request updates prometheus_client's own metrics (their children
+cached per label set).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Final
 
 from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    HTTPScope,
-    Message,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import metrics as prometheus_metrics
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from api.request_context import response_status
 
 METRICS_PATH: Final = "/metrics"
 UNMATCHED: Final = "unmatched"
@@ -43,17 +49,74 @@ METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 # The API answers most requests in a millisecond or two: finer buckets at the low end.
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-REQUESTS = Counter(
-    "wadah_http_requests",
-    "HTTP requests answered, by route template, method and status.",
-    ["route", "method", "status"],
+LABELS: Final = ("route", "method", "status")
+REQUESTS_NAME: Final = "wadah_http_requests"
+REQUESTS_HELP: Final = "HTTP requests answered, by route template, method and status."
+LATENCY_NAME: Final = "wadah_http_request_duration_seconds"
+LATENCY_HELP: Final = (
+    "Time from the request's arrival to the end of its response, by route template, method and status."
 )
-LATENCY = Histogram(
-    "wadah_http_request_duration_seconds",
-    "Time from the request's arrival to the end of its response, by route template, method and status.",
-    ["route", "method", "status"],
-    buckets=LATENCY_BUCKETS,
-)
+_LE: Final = (*(floatToGoString(b) for b in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
+
+# Several processes: prometheus_client's own, whose values live in the shared files (a
+# scrape reads those, not a registry, so they are registered in none).
+REQUESTS = Counter(REQUESTS_NAME, REQUESTS_HELP, LABELS, registry=None)
+LATENCY = Histogram(LATENCY_NAME, LATENCY_HELP, LABELS, buckets=LATENCY_BUCKETS, registry=None)
+
+
+class _Series:
+    """One label set's latencies: a count per bucket (the last above every bound) and their sum."""
+
+    __slots__ = ("buckets", "created", "sum")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * len(_LE)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class LocalFigures(Collector):
+    """The request counter and latency histogram of one process, as plain numbers.
+
+    Only the event loop writes them. A scrape may read them from another thread (the
+    ``METRICS_PORT`` server's): it copies the dictionary of series first, and a request
+    counted while it reads is in this scrape or the next, as with prometheus_client's own locked
+    values. The samples are the ones prometheus_client's Counter and Histogram give.
+    """
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, int], _Series] = {}
+
+    def observe(self, key: tuple[str, str, int], seconds: float) -> None:
+        """One request of label set ``key`` (route, method, status), answered in ``seconds``."""
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = _Series()
+        series.sum += seconds
+        series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        # prometheus_client's switch for the ``_created`` samples (PROMETHEUS_DISABLE_CREATED_SERIES).
+        created = getattr(prometheus_metrics, "_use_created", True)
+        requests = CounterMetricFamily(REQUESTS_NAME, REQUESTS_HELP, labels=LABELS)
+        latency = Metric(LATENCY_NAME, LATENCY_HELP, "histogram")
+        for (route, method, status), series in self.series.copy().items():  # one step for the GIL
+            labels = {"route": route, "method": method, "status": str(status)}
+            count = 0.0
+            for le, n in zip(_LE, series.buckets, strict=True):
+                count += n
+                latency.add_sample(LATENCY_NAME + "_bucket", {**labels, "le": le}, count)
+            latency.add_sample(LATENCY_NAME + "_count", labels, count)
+            latency.add_sample(LATENCY_NAME + "_sum", labels, series.sum)
+            if created:
+                latency.add_sample(LATENCY_NAME + "_created", labels, series.created)
+            requests.add_metric(list(labels.values()), count, created=series.created if created else None)
+        yield requests
+        yield latency
+
+
+LOCAL = LocalFigures()
+REGISTRY.register(LOCAL)
 IN_PROGRESS = Gauge(
     "wadah_http_requests_in_progress",
     "HTTP requests being handled now (all API processes).",
@@ -61,9 +124,14 @@ IN_PROGRESS = Gauge(
 )
 
 
+def multiprocess() -> bool:
+    """Whether this process's figures go to files that a scrape sums with its siblings'."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 def registry() -> CollectorRegistry:
     """What a scrape reads: every process's files in multiprocess mode, else this process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess():
         merged = CollectorRegistry()
         MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return merged
@@ -72,7 +140,7 @@ def registry() -> CollectorRegistry:
 
 def process_exited() -> None:
     """Drop this process's live gauges from the merged figures (its counters stay counted)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess():
         mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
@@ -85,45 +153,49 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
 class HttpMetrics:
     """ASGI middleware: counts and times every request; answers ``GET /metrics`` if ``serve``."""
 
-    __slots__ = ("_children", "app", "serve")
+    __slots__ = ("_children", "_in_progress", "_shared", "app", "serve")
 
     def __init__(self, app: ASGIApp, *, serve: bool) -> None:
         self.app = app
         self.serve = serve
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._in_progress = 0
+        self._shared = multiprocess()
+        if not self._shared:
+            IN_PROGRESS.set_function(lambda: self._in_progress)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        await self._http(scope, receive, send)
-
-    async def _http(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         if self.serve and scope["path"] == METRICS_PATH:
             await self._scrape(scope, send)
             return
-        status = 500  # if the application fails before it starts a response
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         started = time.perf_counter()
-        IN_PROGRESS.inc()
+        if self._shared:
+            IN_PROGRESS.inc()
+        else:
+            self._in_progress += 1
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, send)
         finally:
-            IN_PROGRESS.dec()
+            elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
-            key = (scope.get("path_template") or UNMATCHED, method, status)
-            children = self._children.get(key)
-            if children is None:
-                labels = (key[0], key[1], str(status))
-                children = self._children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
+            key = (scope.get("path_template") or UNMATCHED, method, response_status(scope))
+            if self._shared:
+                IN_PROGRESS.dec()
+                self._count_shared(key, elapsed)
+            else:
+                self._in_progress -= 1
+                LOCAL.observe(key, elapsed)
+
+    def _count_shared(self, key: tuple[str, str, int], elapsed: float) -> None:
+        children = self._children.get(key)
+        if children is None:
+            labels = (key[0], key[1], str(key[2]))
+            children = self._children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def _scrape(self, scope: HTTPScope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):

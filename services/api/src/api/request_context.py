@@ -18,6 +18,11 @@ context-variable set and one list built per response.
   needs exactly its own scripts, styles and the document. A response that sets a policy
   of its own (the console's page) keeps only that one.
 
+It is also the one place that watches the response go out: the status it starts with
+is left in the scope (:func:`response_status`) for the metrics and tracing wrappers
+inside it to read when the application returns, so a request with all three on still
+passes each message through one wrapper of ``send``, not three.
+
 There is no ``Server`` header to remove: Litestar sends none and ``python -m api`` turns
 uvicorn's off.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Final
+from typing import Any, Final, cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +47,9 @@ CONTENT_SECURITY_POLICY: Final = (
 _CSP: Final = b"content-security-policy"
 _NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
 _POLICY: Final = (_CSP, CONTENT_SECURITY_POLICY.encode())
+# Where the response's status waits for the wrappers inside this one (an ASGI scope may
+# carry keys of its own; Litestar routes on the same dict, as its ``path_template`` shows).
+_STATUS: Final = "wadah.response_status"
 
 # What a client may choose as its own request id: short, printable, no spaces or quotes,
 # so it goes into a log line or a header unescaped. Anything else gets a fresh id.
@@ -53,6 +61,12 @@ def sane_request_id(candidate: str | None) -> str:
     if candidate is not None and _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
     return secrets.token_hex(16)
+
+
+def response_status(scope: Scope) -> int:
+    """The status the response started with; 500 if the application ended before starting one."""
+    status: int = cast("dict[str, Any]", scope).get(_STATUS, 500)
+    return status
 
 
 class RequestContext:
@@ -74,9 +88,11 @@ class RequestContext:
                 break
         request_id = sane_request_id(sent)
         extra = ((_REQUEST_ID, request_id.encode()), _NOSNIFF)
+        keys = cast("dict[str, Any]", scope)  # the scope, with room for the status
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                keys[_STATUS] = message["status"]
                 headers = [*message.get("headers", ()), *extra]
                 # A page with a policy of its own (the console) keeps it alone: two are both enforced.
                 if not any(name.lower() == _CSP for name, _ in headers):

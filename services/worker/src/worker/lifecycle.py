@@ -94,12 +94,14 @@ async def _attempt(
     running.inc()
     started = time.perf_counter()
     deadline = asyncio.timeout(timeout_s)
+    # Counted with the duration, after the row is written: a scrape sees both or neither.
+    outcome: str | None = None
     try:
         try:
             async with deadline:
                 result = await handler(job, **claim.params)
         except asyncio.CancelledError:
-            JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
+            outcome = Outcome.CANCELLED
             await _interrupted(recorder, job, kind)
             raise
         except Exception as exc:
@@ -107,26 +109,28 @@ async def _attempt(
             if task is not None and task.cancelling() and not deadline.expired():
                 # A driver turned the cancellation into its own error (asyncmy raises
                 # InterfaceError "Cancelled during execution"): still an interruption.
-                JOBS_FINISHED.labels(kind, Outcome.CANCELLED).inc()
+                outcome = Outcome.CANCELLED
                 await _interrupted(recorder, job, kind)
                 raise asyncio.CancelledError from exc
             error = f"timed out after {timeout_s:.0f}s" if deadline.expired() else describe(exc)
             if is_transient(exc) and claim.attempts < settings.job_max_tries:
                 delay = backoff_seconds(settings, claim.attempts)
                 log.warning("job %s attempt %d failed (%s); retrying in %.1fs", kind, claim.attempts, error, delay)
-                JOBS_FINISHED.labels(kind, Outcome.RETRIED).inc()
+                outcome = Outcome.RETRIED
                 await recorder.end(End(job_id, JobStatus.QUEUED, error=error))
                 raise Retry(defer=delay) from exc
             log.error("job %s failed after %d attempt(s): %s", kind, claim.attempts, error)
-            JOBS_FINISHED.labels(kind, Outcome.FAILED).inc()
+            outcome = Outcome.FAILED
             await recorder.end(End(job_id, JobStatus.FAILED, error=error))
             await job_files.delete_if_unsuccessful(context.db.engine, job_id)
             return
-        JOBS_FINISHED.labels(kind, Outcome.SUCCEEDED).inc()
+        outcome = Outcome.SUCCEEDED
         await recorder.end(End(job_id, JobStatus.SUCCEEDED, result=encode_json(result)))
         log.info("job %s succeeded in %.3fs", kind, time.perf_counter() - started)
     finally:
         running.dec()
+        if outcome is not None:
+            JOBS_FINISHED.labels(kind, outcome).inc()
         JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
