@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BLOGS = 1000
 CHECKPOINT = 10_000  # jobs: the first and the last this many are compared
 SAMPLE_SECONDS = 0.1
+WORKER = ("-m", "worker")  # what the worker process runs: python -m worker, as deployed
 LIMIT_MB = 150.0
 
 
@@ -219,7 +220,7 @@ def measure_worker(n: int) -> dict[str, float]:
             "WORKER_HEARTBEAT_FILE": str(Path(heartbeat) / "heartbeat"),
         }
         log = open("/tmp/wadah-bench-memory-worker.log", "w")  # noqa: SIM115 - lives as long as the worker
-        worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        worker = subprocess.Popen([sys.executable, *WORKER], cwd=ROOT, env=env, stdout=log, stderr=log)
         checkpoints: dict[int, float] = {}
         started = time.monotonic()
         try:
