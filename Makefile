@@ -89,6 +89,10 @@ bench-import: install ## book import speed: 1,000,000 rows (ROWS) read from the 
 bench-export: install ## export speed: 1,000,000 books (ROWS) from MariaDB into a CSV stored in the database
 	$(RUN) python scripts/bench_export.py --rows $(or $(ROWS),1000000)
 
+.PHONY: bench-memory
+bench-memory: install ## resident memory: the API under wrk, a worker draining 100,000 jobs (JOBS); limit 150 MB
+	$(RUN) python scripts/bench_memory.py --jobs $(or $(JOBS),100000)
+
 side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling (../shared/bench), round by round
 	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)
 

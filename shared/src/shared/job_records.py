@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import Database, Query, Runner
@@ -124,8 +124,18 @@ _RUNNING_SINCE_BEFORE = Query(
     )
 )
 _QUEUED_SENT_BEFORE = Query(
-    select(Job.id, Job.kind).where(Job.status == JobStatus.QUEUED.value, Job.dispatched_at < bindparam("cutoff"))
+    select(Job.id, Job.kind, Job.dispatched_at)
+    .where(
+        Job.status == JobStatus.QUEUED.value,
+        Job.dispatched_at < bindparam("cutoff"),
+        tuple_(Job.dispatched_at, Job.id)
+        > tuple_(bindparam("after_at", type_=Job.dispatched_at.type), bindparam("after_id", type_=Job.id.type)),
+    )
+    .order_by(Job.dispatched_at, Job.id)
+    .limit(bindparam("limit"))
 )
+# Where a walk through the queued rows in order of dispatch starts: before every row.
+FIRST_SENT: tuple[datetime, str] = (datetime(1970, 1, 1), "")
 
 
 async def count_undispatched(db: Database) -> int:
@@ -144,9 +154,16 @@ async def running_since(db: Database, started_before: datetime) -> list[tuple[st
     return [(r[0], r[1], r[2]) for r in await db.fetch_all(_RUNNING_SINCE_BEFORE, cutoff=started_before)]
 
 
-async def queued_sent_before(db: Database, dispatched_before: datetime) -> list[tuple[str, str]]:
-    """``(id, kind)`` of queued rows handed to Redis before ``dispatched_before``."""
-    return [(r[0], r[1]) for r in await db.fetch_all(_QUEUED_SENT_BEFORE, cutoff=dispatched_before)]
+async def queued_sent_before(
+    db: Database, dispatched_before: datetime, *, after: tuple[datetime, str] = FIRST_SENT, limit: int
+) -> list[tuple[str, str, datetime]]:
+    """A page of ``(id, kind, dispatched_at)`` of queued rows handed to Redis before
+    ``dispatched_before``, in order of dispatch, from just past ``after`` (the previous
+    page's last ``(dispatched_at, id)``): a backlog is read a page at a time, never whole."""
+    rows = await db.fetch_all(
+        _QUEUED_SENT_BEFORE, cutoff=dispatched_before, after_at=after[0], after_id=after[1], limit=limit
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 # --- running ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from shared.job_queue import JobQueue, redis_client
 from shared.logging import configure_logging
 from shared.passwords import PasswordWork
 from shared.queue_health import HealthCache
-from shared.runtime import freeze_startup_objects
+from shared.runtime import tune_garbage_collector
 from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing, shutdown_tracing
 
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         except Exception as exc:  # serve anyway: /readyz reports it, requests get 503s
             log.warning("database not reachable at start-up: %s", exc)
         log.info("api ready (database: %s)", "embedded SQLite" if settings.database_is_embedded else "MySQL")
-        freeze_startup_objects()
+        tune_garbage_collector()
         try:
             yield
         finally:

@@ -13,8 +13,14 @@ Every ``DISPATCH_INTERVAL_SECONDS`` it:
   ``running`` rows whose worker's liveness key has expired (SIGKILL, a lost machine)
   get arq's in-progress marker removed and are enqueued again, so another worker takes
   them over at once instead of after arq's in-progress timeout; ``queued`` rows sent a
-  while ago whose arq job no longer exists (Redis restarted without persistence) are
-  sent again;
+  while ago whose arq job no longer exists (Redis restarted without persistence, or
+  evicted a key) are sent again. Those are checked a page (``BATCH`` rows, one pipelined
+  round trip) per sweep, each sweep going on from where the last one stopped and
+  starting over at the end, and further pages at once only while pages still have
+  lost jobs. A backlog of 100,000 queued jobs was otherwise read whole every sweep and
+  checked with 100,000 concurrent EXISTS calls, which held ~250 MB in the worker
+  (docs/performance.md); after a Redis restart every page is missing its jobs, so the
+  whole backlog is still sent again in one sweep, a page at a time;
 * every ``FILE_SWEEP_EVERY`` rounds, removes job files whose upload was abandoned (no
   job, no chunk added for ``JOB_FILE_ABANDON_SECONDS``): the API deletes a refused or
   broken upload itself, so this only finds those of an API process that died mid-upload.
@@ -28,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
@@ -59,6 +65,7 @@ class Dispatcher:
         self.queue = queue
         self.settings = settings
         self.worker_id = worker_id
+        self._checked_up_to = job_records.FIRST_SENT  # where the next sweep's check of queued rows starts
 
     async def heartbeat(self) -> None:
         await self.queue.redis.set(liveness_key(self.settings, self.worker_id), b"1", ex=LIVENESS_TTL_SECONDS)
@@ -78,8 +85,11 @@ class Dispatcher:
     async def recover(self) -> int:
         """Re-enqueue jobs of dead workers and jobs Redis lost; the number recovered."""
         now = utcnow()
-        running = await job_records.running_since(self.db, now - timedelta(seconds=TAKEOVER_AFTER_SECONDS))
-        queued = await job_records.queued_sent_before(self.db, now - timedelta(seconds=LOST_AFTER_SECONDS))
+        recovered = await self._take_over_orphans(now - timedelta(seconds=TAKEOVER_AFTER_SECONDS))
+        return recovered + await self._send_lost(now - timedelta(seconds=LOST_AFTER_SECONDS))
+
+    async def _take_over_orphans(self, claimed_before: datetime) -> int:
+        running = await job_records.running_since(self.db, claimed_before)
         redis = self.queue.redis
         workers = sorted({worker for _, _, worker in running if worker})
         found = await asyncio.gather(*(redis.exists(liveness_key(self.settings, w)) for w in workers))
@@ -88,14 +98,33 @@ class Dispatcher:
         for job_id, kind, worker in orphans:
             log.warning("job %s (%s) was running on %s, which is gone: taking it over", job_id, kind, worker)
             await redis.delete(in_progress_key_prefix + job_id)
-        exists = await asyncio.gather(*(redis.exists(job_key_prefix + job_id) for job_id, _ in queued))
-        lost = [q for q, e in zip(queued, exists, strict=True) if not e]
-        for job_id, kind in lost:
-            log.warning("job %s (%s) is queued but Redis no longer has it: sending it again", job_id, kind)
-        todo = [(job_id, kind) for job_id, kind, _ in orphans] + lost
-        if todo:
-            await self.queue.send(todo)
-        return len(todo)
+        if orphans:
+            await self.queue.send([(job_id, kind) for job_id, kind, _ in orphans])
+        return len(orphans)
+
+    async def _send_lost(self, sent_before: datetime) -> int:
+        """Send again the queued rows Redis no longer has, a page at a time (module docstring)."""
+        recovered = 0
+        while True:
+            page = await job_records.queued_sent_before(self.db, sent_before, after=self._checked_up_to, limit=BATCH)
+            self._checked_up_to = (page[-1][2], page[-1][0]) if len(page) == BATCH else job_records.FIRST_SENT
+            lost = await self._not_in_redis([(job_id, kind) for job_id, kind, _ in page])
+            for job_id, kind in lost:
+                log.warning("job %s (%s) is queued but Redis no longer has it: sending it again", job_id, kind)
+            if lost:
+                await self.queue.send(lost)
+            recovered += len(lost)
+            if not lost or len(page) < BATCH:
+                return recovered
+
+    async def _not_in_redis(self, jobs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if not jobs:
+            return []
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            for job_id, _ in jobs:
+                pipe.exists(job_key_prefix + job_id)
+            found = await pipe.execute()
+        return [job for job, exists in zip(jobs, found, strict=True) if not exists]
 
     async def sweep_files(self) -> int:
         cutoff = utcnow() - timedelta(seconds=self.settings.job_file_abandon_seconds)

@@ -39,7 +39,7 @@ from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.jobs import JobKind, deserialize, serialize
 from shared.logging import configure_logging
-from shared.runtime import freeze_startup_objects
+from shared.runtime import tune_garbage_collector
 from shared.settings import get_settings
 from shared.tracing import configure_tracing
 from worker.context import CTX_KEY, WorkerContext
@@ -81,7 +81,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         dispatcher=asyncio.create_task(dispatcher.run(stop)),
     )
     logging.getLogger("worker").info("worker %s ready", worker_id)
-    freeze_startup_objects()
+    tune_garbage_collector()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
