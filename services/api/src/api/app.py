@@ -23,7 +23,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.auth import BEARER_SCHEME, LiveUsers, auth_middleware
+from api.auth import BEARER_SCHEME, OPENAPI_PATH, LiveUsers, authenticate
 from api.body import MAX_BODY_BYTES, JSONRequest
 from api.console import console_router, template_config
 from api.docs_ui import SwaggerUIPlugin
@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         state=AppState({"settings": settings, "live_users": LiveUsers(settings.auth_user_cache_seconds)}),
         lifespan=[resources],
-        middleware=[auth_middleware],
+        before_request=authenticate,  # every route needs a token unless marked PUBLIC (api.auth)
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description="Users, books and blogs with JWT login, and the background jobs they start "
             "(imports, exports); a rebuild of a Go course service. Every error answer is JSON with a "
             "`message` (and `errors[]` naming fields); every answer carries `X-Request-ID`.",
-            path="/schema",
+            path=OPENAPI_PATH,
             contact=CONTACT,
             license=LICENSE,
             tags=TAGS,
