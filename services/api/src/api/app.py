@@ -149,13 +149,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Around everything Litestar does, its 404s, 405s and CORS preflights included.
     handler = app.asgi_handler
-    if settings.metrics_enabled:
-        from api.metrics import HttpMetrics
-
-        handler = HttpMetrics(handler, serve=settings.metrics_port is None)
     if tracing:
         from api.tracing import Tracing
 
         handler = Tracing(handler)
-    app.asgi_handler = RequestContext(handler)
+    metrics = None
+    if settings.metrics_enabled:
+        from api.metrics import HttpMetrics
+
+        metrics = HttpMetrics(serve=settings.metrics_port is None)
+    app.asgi_handler = RequestContext(handler, metrics)
     return app

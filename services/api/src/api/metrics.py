@@ -10,8 +10,9 @@ Several processes (``WEB_CONCURRENCY`` > 1): prometheus_client's multiprocess mo
 uvicorn starts its processes; each writes its figures to memory-mapped files there, and
 whichever process answers a scrape sums them all (:func:`registry`).
 
-A pure-ASGI wrapper inside :mod:`api.request_context` (whose wrapper of ``send`` tells it
-the response's status), to see Litestar's own 404s and 405s too.
+Counted by :class:`api.request_context.RequestContext`, the pure-ASGI wrapper around the
+whole application, so Litestar's own 404s and 405s are counted too, and a request pays
+for no layer of its own here.
 
 What a request costs is kept small, since every request pays it. In one process (the
 default) the figures are plain numbers that only the event loop writes: a dictionary
@@ -30,8 +31,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Final
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -39,8 +39,6 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-
-from api.request_context import response_status
 
 METRICS_PATH: Final = "/metrics"
 UNMATCHED: Final = "unmatched"
@@ -151,12 +149,12 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
 
 
 class HttpMetrics:
-    """ASGI middleware: counts and times every request; answers ``GET /metrics`` if ``serve``."""
+    """What :class:`api.request_context.RequestContext` calls to count and time every request,
+    and ``GET /metrics`` if ``serve``."""
 
-    __slots__ = ("_children", "_in_progress", "_shared", "app", "serve")
+    __slots__ = ("_children", "_in_progress", "_shared", "serve")
 
-    def __init__(self, app: ASGIApp, *, serve: bool) -> None:
-        self.app = app
+    def __init__(self, *, serve: bool) -> None:
         self.serve = serve
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._in_progress = 0
@@ -164,30 +162,29 @@ class HttpMetrics:
         if not self._shared:
             IN_PROGRESS.set_function(lambda: self._in_progress)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        if self.serve and scope["path"] == METRICS_PATH:
-            await self._scrape(scope, send)
-            return
-        started = time.perf_counter()
+    def serves(self, scope: HTTPScope) -> bool:
+        """Whether this request is a scrape, answered here rather than by the application."""
+        return self.serve and scope["path"] == METRICS_PATH
+
+    def begin(self) -> float:
+        """A request starts: it is in progress, and its clock starts (the value to pass to :meth:`end`)."""
         if self._shared:
             IN_PROGRESS.inc()
         else:
             self._in_progress += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            elapsed = time.perf_counter() - started
-            method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
-            key = (scope.get("path_template") or UNMATCHED, method, response_status(scope))
-            if self._shared:
-                IN_PROGRESS.dec()
-                self._count_shared(key, elapsed)
-            else:
-                self._in_progress -= 1
-                LOCAL.observe(key, elapsed)
+        return time.perf_counter()
+
+    def end(self, scope: HTTPScope, status: int, started: float) -> None:
+        """The request's response has gone (or the application failed before starting one: 500)."""
+        elapsed = time.perf_counter() - started
+        method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
+        key = (scope.get("path_template") or UNMATCHED, method, status)
+        if self._shared:
+            IN_PROGRESS.dec()
+            self._count_shared(key, elapsed)
+        else:
+            self._in_progress -= 1
+            LOCAL.observe(key, elapsed)
 
     def _count_shared(self, key: tuple[str, str, int], elapsed: float) -> None:
         children = self._children.get(key)
@@ -197,7 +194,7 @@ class HttpMetrics:
         children[0].inc()
         children[1].observe(elapsed)
 
-    async def _scrape(self, scope: HTTPScope, send: Send) -> None:
+    async def scrape(self, scope: HTTPScope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
             await _respond(
                 send, 405, b'{"message":"Method Not Allowed"}', "application/json", [(b"allow", b"GET, HEAD")]

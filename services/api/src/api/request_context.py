@@ -18,10 +18,11 @@ context-variable set and one list built per response.
   needs exactly its own scripts, styles and the document. A response that sets a policy
   of its own (the console's page) keeps only that one.
 
-It is also the one place that watches the response go out: the status it starts with
-is left in the scope (:func:`response_status`) for the metrics and tracing wrappers
-inside it to read when the application returns, so a request with all three on still
-passes each message through one wrapper of ``send``, not three.
+It is also the one place that watches the response go out, so it counts and times each
+request for :mod:`api.metrics` when metrics are on (and answers ``GET /metrics`` through
+it): one layer and one wrapper of ``send`` per request, not two of each. The status a
+response starts with is left in the scope (:func:`response_status`) for the tracing
+wrapper inside it to read when the application returns.
 
 There is no ``Server`` header to remove: Litestar sends none and ``python -m api`` turns
 uvicorn's off.
@@ -29,14 +30,19 @@ uvicorn's off.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
-from typing import Any, Final, cast
+from itertools import count
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import request_id_var
+
+if TYPE_CHECKING:
+    from api.metrics import HttpMetrics
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _REQUEST_ID: Final = REQUEST_ID_HEADER.encode()
@@ -56,11 +62,33 @@ _STATUS: Final = "wadah.response_status"
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
+class _RequestIds:
+    """New request ids: this process's random prefix and a count, 32 hex digits.
+
+    Unique like a random id, without a system call per request: an id names a request
+    in the logs and is no secret. A forked child draws a prefix of its own.
+    """
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.numbers = count(1)
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.numbers):016x}"
+
+
+_IDS: Final = _RequestIds()
+
+
 def sane_request_id(candidate: str | None) -> str:
-    """``candidate`` if it is safe to log and echo, else a new random id."""
+    """``candidate`` if it is safe to log and echo, else a new one."""
     if candidate is not None and _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
-    return secrets.token_hex(16)
+    return _IDS.new()
 
 
 def response_status(scope: Scope) -> int:
@@ -70,12 +98,13 @@ def response_status(scope: Scope) -> int:
 
 
 class RequestContext:
-    """ASGI middleware: request id in, request id and security headers out."""
+    """ASGI middleware: request id in, request id and security headers out; and ``metrics``, if on."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "metrics")
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -100,8 +129,18 @@ class RequestContext:
                 message["headers"] = headers
             await send(message)
 
+        metrics = self.metrics
         token = request_id_var.set(request_id)
         try:
-            await self.app(scope, receive, send_with_headers)
+            if metrics is None:
+                await self.app(scope, receive, send_with_headers)
+            elif metrics.serves(scope):
+                await metrics.scrape(scope, send_with_headers)
+            else:
+                started = metrics.begin()
+                try:
+                    await self.app(scope, receive, send_with_headers)
+                finally:
+                    metrics.end(scope, keys.get(_STATUS, 500), started)
         finally:
             request_id_var.reset(token)
