@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
 from litestar.datastructures import State
@@ -33,3 +33,14 @@ class AppState(State):
 
 # ``request.user`` is the authenticated user's id on routes that require a token.
 AuthedRequest = Request[int, str, Any]
+
+
+def app_state(request: Request[Any, Any, Any]) -> AppState:
+    """The process's resources, for a handler.
+
+    Handlers read them from their request instead of asking for a ``state: AppState``
+    parameter: Litestar converts such a parameter on every request (through its generic
+    type decoders, into a new ``State`` with a lock of its own), which was the costliest
+    thing a hot handler asked of the framework (docs/performance.md).
+    """
+    return cast("AppState", request.app.state)

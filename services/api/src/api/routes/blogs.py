@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_401_UNAUTHORIZED
 
@@ -37,7 +37,7 @@ from api.routes.common import (
     updated_values,
 )
 from api.schemas import BlogCreate, BlogOut, BlogUpdate, Envelope, Message, Page, changes, utc
-from api.state import AppState, AuthedRequest
+from api.state import AuthedRequest, app_state
 from shared.db import Runner
 from shared.db_errors import ForeignKeyViolation
 from shared.jobs import JobKind
@@ -89,8 +89,9 @@ class BlogController(Controller):
         responses={**BAD_QUERY, **UNAVAILABLE},
     )
     async def list_blogs(
-        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+        self, request: Request[Any, Any, Any], limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[BlogOut]:
+        state = app_state(request)
         return await list_page(state.db, BLOGS, "success getting blogs", blog_out, limit, offset, cursor)
 
     @get(
@@ -101,7 +102,8 @@ class BlogController(Controller):
         description="One live blog; `word_count` and `reading_minutes` are null until the worker has counted.",
         responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def get_blog(self, state: AppState, blog_id: PathId) -> Envelope[BlogOut]:
+    async def get_blog(self, request: Request[Any, Any, Any], blog_id: PathId) -> Envelope[BlogOut]:
+        state = app_state(request)
         row = await state.db.fetch_one(BLOGS.get, row_id=parse_id(blog_id))
         if row is None:
             raise not_found()
@@ -114,9 +116,8 @@ class BlogController(Controller):
         description="The token's user becomes its author; the worker then counts its words.",
         responses={**BAD_BODY, **AUTH, **TOO_LARGE, **UNAVAILABLE},
     )
-    async def create_blog(
-        self, request: AuthedRequest, state: AppState, data: JSONBody[BlogCreate]
-    ) -> Envelope[BlogOut]:
+    async def create_blog(self, request: AuthedRequest, data: JSONBody[BlogCreate]) -> Envelope[BlogOut]:
+        state = app_state(request)
         now = utcnow()
         try:
             async with state.db.transaction() as tx:
@@ -141,8 +142,9 @@ class BlogController(Controller):
         responses={**BAD_ID_OR_BODY, **AUTH, **_NOT_YOURS, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_blog(
-        self, request: AuthedRequest, state: AppState, blog_id: PathId, data: JSONBody[BlogUpdate]
+        self, request: AuthedRequest, blog_id: PathId, data: JSONBody[BlogUpdate]
     ) -> Envelope[BlogOut]:
+        state = app_state(request)
         ident = parse_id(blog_id)
         sent = changes(data)
         async with state.db.transaction() as tx:
@@ -168,7 +170,8 @@ class BlogController(Controller):
         description="Soft-deletes a blog; only its author may.",
         responses={**BAD_ID, **AUTH, **_NOT_YOURS, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def delete_blog(self, request: AuthedRequest, state: AppState, blog_id: PathId) -> Message:
+    async def delete_blog(self, request: AuthedRequest, blog_id: PathId) -> Message:
+        state = app_state(request)
         ident = parse_id(blog_id)
         async with state.db.transaction() as tx:
             await lock_own_blog(tx, ident, request.user)

@@ -31,7 +31,7 @@ from api.errors import ApiError, error_response
 from api.quotas import QUOTA_EXCEEDED
 from api.routes.common import AUTH, UNAVAILABLE, accepted
 from api.schemas import Envelope, JobOut
-from api.state import AppState, AuthedRequest
+from api.state import AppState, AuthedRequest, app_state
 from shared import job_files
 from shared.jobs import JobKind, new_job_id
 from shared.settings import Settings
@@ -155,8 +155,9 @@ class BookImportController(Controller):
         responses={**_ERRORS, **AUTH, **UNAVAILABLE},
         operation_class=UploadOperation,
     )
-    async def import_books(self, request: AuthedRequest, state: AppState) -> Response[Envelope[JobOut]]:
+    async def import_books(self, request: AuthedRequest) -> Response[Envelope[JobOut]]:
         """Import books from a CSV (header: title, author, genre, year) or JSON-lines upload."""
+        state = app_state(request)
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         fmt = FORMATS.get(media_type)
         if fmt is None and media_type != ANY_FILE:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody
 
 from api.auth import PUBLIC, SECURITY
@@ -30,7 +30,7 @@ from api.routes.common import (
     updated_values,
 )
 from api.schemas import BookCreate, BookOut, BookUpdate, Envelope, Message, Page, changes, utc
-from api.state import AppState
+from api.state import app_state
 from shared.models import Book, utcnow
 
 _COLUMNS = (Book.id, Book.title, Book.author, Book.genre, Book.year, Book.created_at, Book.updated_at)
@@ -58,8 +58,9 @@ class BookController(Controller):
         responses={**BAD_QUERY, **UNAVAILABLE},
     )
     async def list_books(
-        self, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+        self, request: Request[Any, Any, Any], limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[BookOut]:
+        state = app_state(request)
         return await list_page(state.db, BOOKS, "success getting books", book_out, limit, offset, cursor)
 
     @get(
@@ -70,7 +71,8 @@ class BookController(Controller):
         description="One live book; a deleted one is a 404. No token needed.",
         responses={**BAD_ID, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def get_book(self, state: AppState, book_id: PathId) -> Envelope[BookOut]:
+    async def get_book(self, request: Request[Any, Any, Any], book_id: PathId) -> Envelope[BookOut]:
+        state = app_state(request)
         row = await state.db.fetch_one(BOOKS.get, row_id=parse_id(book_id))
         if row is None:
             raise not_found()
@@ -83,7 +85,8 @@ class BookController(Controller):
         description="Any signed-in user may add a book; to add many, see importBooks.",
         responses={**BAD_BODY, **AUTH, **TOO_LARGE, **UNAVAILABLE},
     )
-    async def create_book(self, state: AppState, data: JSONBody[BookCreate]) -> Envelope[BookOut]:
+    async def create_book(self, request: Request[Any, Any, Any], data: JSONBody[BookCreate]) -> Envelope[BookOut]:
+        state = app_state(request)
         now = utcnow()
         outcome = await state.db.execute(
             BOOKS.insert, title=data.title, author=data.author, genre=data.genre, year=data.year, now=now
@@ -99,7 +102,10 @@ class BookController(Controller):
         description="Changes only the fields sent. Books have no owner: any signed-in user may edit one.",
         responses={**BAD_ID_OR_BODY, **AUTH, **NOT_FOUND, **TOO_LARGE, **UNAVAILABLE},
     )
-    async def update_book(self, state: AppState, book_id: PathId, data: JSONBody[BookUpdate]) -> Envelope[BookOut]:
+    async def update_book(
+        self, request: Request[Any, Any, Any], book_id: PathId, data: JSONBody[BookUpdate]
+    ) -> Envelope[BookOut]:
+        state = app_state(request)
         ident = parse_id(book_id)
         sent = changes(data)
         async with state.db.transaction() as tx:
@@ -119,7 +125,8 @@ class BookController(Controller):
         description="Soft-deletes a book; any signed-in user may.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def delete_book(self, state: AppState, book_id: PathId) -> Message:
+    async def delete_book(self, request: Request[Any, Any, Any], book_id: PathId) -> Message:
+        state = app_state(request)
         outcome = await state.db.execute(BOOKS.soft_delete, row_id=parse_id(book_id), now=utcnow())
         if outcome.rowcount == 0:
             raise not_found()

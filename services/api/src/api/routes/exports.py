@@ -36,7 +36,7 @@ from api.routes.common import (
     get_own_job,
 )
 from api.schemas import Envelope, JobOut
-from api.state import AppState, AuthedRequest
+from api.state import AuthedRequest, app_state
 from shared import job_files
 from shared.jobs import JobKind, JobStatus
 
@@ -77,14 +77,13 @@ class ExportController(Controller):
         "(`Location` names it); once getJob says `succeeded`, fetch the file with downloadExport.",
         responses={**BAD_BODY, **AUTH, **TOO_LARGE, 429: QUOTA_EXCEEDED, **UNAVAILABLE},
     )
-    async def create_export(
-        self, request: AuthedRequest, state: AppState, data: JSONBody[ExportRequest]
-    ) -> Response[Envelope[JobOut]]:
+    async def create_export(self, request: AuthedRequest, data: JSONBody[ExportRequest]) -> Response[Envelope[JobOut]]:
         """Export every live book or blog as CSV; follow the job, then download the file.
 
         The same export asked again while one is under way, or soon after one succeeded, is
         answered with that job (``EXPORT_REUSE_SECONDS``).
         """
+        state = app_state(request)
         params = {"resource": data.resource}
         async with state.db.transaction() as tx:
             same = await state.quotas.same_export(tx, request.user, params)
@@ -109,8 +108,9 @@ class ExportController(Controller):
         description="The CSV file of one of your exports whose job has succeeded, as an attachment.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **_DOWNLOAD_ERRORS, **UNAVAILABLE},
     )
-    async def download_export(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Stream:
+    async def download_export(self, request: AuthedRequest, job_id: JobId) -> Stream:
         """The export's CSV file, once its job has succeeded."""
+        state = app_state(request)
         job = await get_own_job(state, job_id, request.user)
         if job.kind != JobKind.EXPORT:
             raise not_found()

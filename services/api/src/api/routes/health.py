@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from api.auth import PUBLIC
 from api.schemas import Health
-from api.state import AppState
+from api.state import AppState, app_state
 from shared import job_records
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -47,8 +48,9 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
     "`pending_jobs` counts jobs waiting for Redis.",
     responses={503: ResponseSpec(Health, description="a dependency is down", generate_examples=False)},
 )
-async def readyz(state: AppState) -> Response[Health]:
+async def readyz(request: Request[Any, Any, Any]) -> Response[Health]:
     """200 when the database and Redis both answer, else 503 naming the one that did not."""
+    state = app_state(request)
     *checks, pending = await asyncio.gather(
         _check("mysql" if state.db.is_mysql else "database", state.db.ping()),
         _check("redis", state.jobs.redis.ping()),

@@ -40,7 +40,7 @@ from api.routes.common import (
     parse_job_id,
 )
 from api.schemas import Envelope, FieldError, JobOut, Page, PageMeta
-from api.state import AppState, AuthedRequest
+from api.state import AuthedRequest, app_state
 from shared import job_files
 from shared.db import Query
 from shared.job_queue import IMPORT_NOT_RETRYABLE
@@ -130,7 +130,6 @@ class JobController(Controller):
     async def list_jobs(
         self,
         request: AuthedRequest,
-        state: AppState,
         limit: Limit = 20,
         offset: Offset = 0,
         cursor: Cursor = None,
@@ -139,6 +138,7 @@ class JobController(Controller):
         everyone: Annotated[bool, QueryParameter(name="all", description="every user's jobs (operators only)")] = False,
     ) -> Page[JobOut]:
         """Your jobs (an operator's ``all=true``: everyone's), newest first."""
+        state = app_state(request)
         refuse_null_filters(request, "status", "kind")
         if everyone and not await state.live_users.is_operator(state.db, request.user):
             raise ApiError(HTTP_403_FORBIDDEN, ONLY_OPERATORS)
@@ -163,8 +163,9 @@ class JobController(Controller):
         "Another user's job is a 404, like one that does not exist.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def get_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
+    async def get_job(self, request: AuthedRequest, job_id: JobId) -> Envelope[JobOut]:
         """One of your jobs (an operator: any job): its state, progress, and its result or error."""
+        state = app_state(request)
         return Envelope("success getting job", await get_visible_job(state, job_id, request.user))
 
     @post(
@@ -176,8 +177,9 @@ class JobController(Controller):
         description="A queued job never starts; a running one is aborted between batches. A finished one is a 409.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_CANCELLABLE, **UNAVAILABLE},
     )
-    async def cancel_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Envelope[JobOut]:
+    async def cancel_job(self, request: AuthedRequest, job_id: JobId) -> Envelope[JobOut]:
         """Cancel a queued or running job: a queued one never starts, a running one is aborted."""
+        state = app_state(request)
         ident = parse_job_id(job_id)
         operator = await state.live_users.is_operator(state.db, request.user)
         cancelled = await state.jobs.cancel(ident, None if operator else request.user)
@@ -198,12 +200,13 @@ class JobController(Controller):
         "Answers 202 with the new job (`Location` names it); any other status is a 409.",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **NOT_RETRYABLE, **UNAVAILABLE},
     )
-    async def retry_job(self, request: AuthedRequest, state: AppState, job_id: JobId) -> Response[Envelope[JobOut]]:
+    async def retry_job(self, request: AuthedRequest, job_id: JobId) -> Response[Envelope[JobOut]]:
         """Run a failed or cancelled job again, as a new job whose ``retry_of`` names this one.
 
         The earlier job keeps its error and attempts; a job is retried once (retry the
         new one to go again), so two retries sent at once start one run.
         """
+        state = app_state(request)
         ident = (await get_visible_job(state, job_id, request.user)).id
         try:
             job = await state.jobs.retry(ident)

@@ -13,7 +13,7 @@ from api.auth import PUBLIC, issue_token
 from api.errors import INVALID_CREDENTIALS, TOO_MANY_FAILURES, ApiError, error_response
 from api.routes.common import BAD_BODY, TOO_LARGE, UNAVAILABLE, client_address
 from api.schemas import Credentials, Token
-from api.state import AppState
+from api.state import app_state
 from shared.db import Query
 from shared.emails import email_key
 from shared.models import User
@@ -51,12 +51,13 @@ SET_PASSWORD = Query(
         **UNAVAILABLE,
     },
 )
-async def login(request: Request[Any, Any, Any], state: AppState, data: JSONBody[Credentials]) -> Token:
+async def login(request: Request[Any, Any, Any], data: JSONBody[Credentials]) -> Token:
     """Unknown email and wrong password fail alike, in message and in time.
 
     The attempt is counted before the password is checked (api.throttle), so concurrent
     guesses cannot all slip under the limit while the first ones are being verified.
     """
+    state = app_state(request)
     email = email_key(data.email)
     address = client_address(request)
     wait = await state.login_throttle.reserve(email, address)

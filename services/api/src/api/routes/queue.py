@@ -17,7 +17,7 @@ from api.auth import SECURITY
 from api.errors import ApiError, error_response
 from api.routes.common import AUTH, UNAVAILABLE
 from api.schemas import Envelope, utc
-from api.state import AppState, AuthedRequest
+from api.state import AuthedRequest, app_state
 
 ONLY_OPERATORS = "only operators may see the queue's health"
 
@@ -44,8 +44,9 @@ class QueueController(Controller):
         "dispatched, and jobs finished per minute over the last hour. Operators only: anyone else gets 403.",
         responses={**AUTH, **error_response(403, "operators only", ONLY_OPERATORS), **UNAVAILABLE},
     )
-    async def queue_health(self, request: AuthedRequest, state: AppState) -> Envelope[QueueHealthOut]:
+    async def queue_health(self, request: AuthedRequest) -> Envelope[QueueHealthOut]:
         """Jobs by status, the oldest queued job's age, live workers, the outbox, jobs finished per minute."""
+        state = app_state(request)
         if not await state.live_users.is_operator(state.db, request.user):
             raise ApiError(HTTP_403_FORBIDDEN, ONLY_OPERATORS)
         h = await state.health.get(state.db, state.jobs.redis, state.settings)

@@ -45,7 +45,7 @@ from api.routes.common import (
     updated_values,
 )
 from api.schemas import Envelope, FieldError, Message, Page, UserCreate, UserOut, UserUpdate, changes, utc
-from api.state import AppState, AuthedRequest
+from api.state import AppState, AuthedRequest, app_state
 from shared.db import Query
 from shared.db_errors import DuplicateKey
 from shared.jobs import JobKind
@@ -128,11 +128,10 @@ class UserController(Controller):
         "spellings are one account. Registrations from one client address are limited (429).",
         responses={**BAD_BODY, **_EMAIL_TAKEN, **TOO_LARGE, **REGISTRATION_LIMITED, **UNAVAILABLE},
     )
-    async def register(
-        self, request: Request[Any, Any, Any], state: AppState, data: JSONBody[UserCreate]
-    ) -> Envelope[UserOut]:
+    async def register(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> Envelope[UserOut]:
         """Counted per client address before the password is hashed, and hashed in a bounded
         pool (shared.passwords.PasswordWork), so a burst of sign-ups cannot starve logins."""
+        state = app_state(request)
         wait = await state.registration_throttle.reserve(client_address(request))
         if wait is not None:
             raise ApiError(HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_REGISTRATIONS, headers={"Retry-After": str(wait)})
@@ -158,9 +157,10 @@ class UserController(Controller):
         responses={**BAD_QUERY, **AUTH, **UNAVAILABLE},
     )
     async def list_users(
-        self, request: AuthedRequest, state: AppState, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
+        self, request: AuthedRequest, limit: Limit = 20, offset: Offset = 0, cursor: Cursor = None
     ) -> Page[UserOut]:
         """Every live user; ``email`` only in the caller's own record (every record for an operator)."""
+        state = app_state(request)
         viewer = request.user
         operator = await state.live_users.is_operator(state.db, viewer)
         return await list_page(
@@ -175,8 +175,9 @@ class UserController(Controller):
         description="One live user; a deleted one is a 404. `email` only in your own record (or to an operator).",
         responses={**BAD_ID, **AUTH, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def get_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Envelope[UserOut]:
+    async def get_user(self, request: AuthedRequest, user_id: PathId) -> Envelope[UserOut]:
         """``email`` only when the caller asks for their own record, or is an operator."""
+        state = app_state(request)
         row = await state.db.fetch_one(USERS.get, row_id=parse_id(user_id))
         if row is None:
             raise not_found()
@@ -193,8 +194,9 @@ class UserController(Controller):
         responses={**BAD_ID_OR_BODY, **AUTH, **UPDATE_REFUSED, **NOT_FOUND, **_EMAIL_TAKEN, **TOO_LARGE, **UNAVAILABLE},
     )
     async def update_user(
-        self, request: AuthedRequest, state: AppState, user_id: PathId, data: JSONBody[UserUpdate]
+        self, request: AuthedRequest, user_id: PathId, data: JSONBody[UserUpdate]
     ) -> Envelope[UserOut]:
+        state = app_state(request)
         ident = parse_id(user_id)
         if ident != request.user:
             raise forbidden("user")
@@ -229,7 +231,8 @@ class UserController(Controller):
         description="Soft-deletes the token's own user; its token stops working with the next request.",
         responses={**BAD_ID, **AUTH, **_NOT_YOURS, **NOT_FOUND, **UNAVAILABLE},
     )
-    async def delete_user(self, request: AuthedRequest, state: AppState, user_id: PathId) -> Message:
+    async def delete_user(self, request: AuthedRequest, user_id: PathId) -> Message:
+        state = app_state(request)
         ident = parse_id(user_id)
         if ident != request.user:
             raise forbidden("user")
