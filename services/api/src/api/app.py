@@ -31,6 +31,7 @@ from api.exception_handlers import exception_handlers
 from api.openapi import CONTACT, LICENSE, TAGS, FinishedJson, JSONBodyResponsesPlugin, StrictStructSchemaPlugin
 from api.quotas import Quotas
 from api.request_context import REQUEST_ID_HEADER, RequestContext
+from api.responses import AppResponse
 from api.routes.blogs import BlogController
 from api.routes.book_import import BookImportController
 from api.routes.books import BookController
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         logging_config=None,  # shared.logging's format, with each line's request id, not Litestar's own
         request_class=JSONRequest,
+        response_class=AppResponse,
         template_config=template_config,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
