@@ -9,8 +9,8 @@ cannot undo each other: a cancel wins over a late end, a takeover over a stale w
 
 Statements are built once as :class:`shared.db.Query` and run on the process's driver
 path, or, inside a job handler's own transaction, on its connection. Batched writes
-name their rows as ``IN (:id0, :id1, ...)``, one compiled statement per batch size,
-because a compiled ``Query`` has no expanding parameters.
+name their rows as ``IN (:id0, :id1, ...)``, because a compiled ``Query`` has no
+expanding parameters; see :func:`_width` for how many such statements a process keeps.
 """
 
 from __future__ import annotations
@@ -33,12 +33,32 @@ from shared.models import ImportRejection, Job, utcnow
 _ACTIVE = or_(*(Job.status == s.value for s in ACTIVE))
 
 
-def _ids(n: int) -> list[BindParameter[str]]:
-    return [bindparam(f"id{i}") for i in range(n)]
+def _width(n: int) -> int:
+    """How many ``IN`` placeholders serve a batch of ``n`` ids: ``n`` rounded up to a power of two.
+
+    Each width is a statement built and compiled once and kept for the life of the
+    process (a few hundred bytes per placeholder: its ``BindParameter``, its clause
+    and its share of the SQL text). Kept per exact batch size, as they were, a busy
+    worker's batches kept reaching sizes not seen before (a rarer, larger batch every
+    few thousand jobs), each adding a statement: its RSS rose by about 0.5 MB every
+    10,000 jobs and was still rising after 100,000 (docs/performance.md, "Memory under
+    load"). Powers of two make at most ten widths up to the batchers' 500, all reached
+    early, for at most twice the placeholders a batch needs; the spare ones repeat the
+    batch's last id (:func:`_named`), which ``IN`` ignores.
+    """
+    return 1 << (n - 1).bit_length() if n > 0 else 0
+
+
+def _ids(width: int) -> list[BindParameter[str]]:
+    return [bindparam(f"id{i}") for i in range(width)]
 
 
 def _named(ids: Sequence[str]) -> dict[str, str]:
-    return {f"id{i}": job_id for i, job_id in enumerate(ids)}
+    """``ids`` as the parameters of a statement of ``_width(len(ids))`` placeholders, the last repeated."""
+    named = {f"id{i}": job_id for i, job_id in enumerate(ids)}
+    for i in range(len(ids), _width(len(ids))):
+        named[f"id{i}"] = ids[-1]
+    return named
 
 
 # --- requesting ------------------------------------------------------------------------
@@ -99,15 +119,15 @@ async def insert_scheduled_run(db: Database, row_id: str, kind: str) -> None:
 
 
 @cache
-def _mark_dispatched_query(n: int) -> Query:
+def _mark_dispatched_query(width: int) -> Query:
     return Query(
-        update(Job).where(Job.id.in_(_ids(n)), Job.dispatched_at.is_(None)).values(dispatched_at=bindparam("now"))
+        update(Job).where(Job.id.in_(_ids(width)), Job.dispatched_at.is_(None)).values(dispatched_at=bindparam("now"))
     )
 
 
 async def mark_dispatched(db: Database, ids: Sequence[str]) -> None:
     """Stamp rows Redis now holds, so the dispatcher does not send them again."""
-    await db.execute(_mark_dispatched_query(len(ids)), now=utcnow(), **_named(ids))
+    await db.execute(_mark_dispatched_query(_width(len(ids))), now=utcnow(), **_named(ids))
 
 
 _UNDISPATCHED = (Job.status == JobStatus.QUEUED.value, Job.dispatched_at.is_(None))
@@ -210,8 +230,8 @@ _CLAIMED_COLUMNS = (
 
 
 @cache
-def _claim_queries(n: int) -> tuple[Query, Query]:
-    ids = _ids(n)
+def _claim_queries(width: int) -> tuple[Query, Query]:
+    ids = _ids(width)
     claim = (
         update(Job)
         .where(Job.id.in_(ids), _ACTIVE)
@@ -233,7 +253,7 @@ async def claim(db: Database, ids: Sequence[str], worker: str) -> list[Claim | N
     Redis, makes a second delivery harmless. No transaction: a row cancelled between the
     two statements reads back cancelled and is not run.
     """
-    update_rows, read_rows = _claim_queries(len(ids))
+    update_rows, read_rows = _claim_queries(_width(len(ids)))
     named = _named(ids)
     await db.execute(update_rows, b_now=utcnow(), b_worker=worker, **named)
     rows = await db.fetch_all(read_rows, **named)
@@ -246,10 +266,10 @@ async def claim(db: Database, ids: Sequence[str], worker: str) -> list[Claim | N
 
 
 @cache
-def _end_query(n: int) -> Query:
+def _end_query(width: int) -> Query:
     return Query(
         update(Job)
-        .where(Job.id.in_(_ids(n)), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("b_worker"))
+        .where(Job.id.in_(_ids(width)), Job.status == JobStatus.RUNNING.value, Job.worker == bindparam("b_worker"))
         .values(  # b_ names: SQLAlchemy reserves a column's own name in its SET clause
             status=bindparam("b_status"),
             result=bindparam("b_result"),
@@ -271,7 +291,7 @@ async def end(db: Database, ends: Sequence[End], worker: str) -> None:
         groups.setdefault((e.status, e.result, e.error, e.give_back_attempt), []).append(e.job_id)
     statements = [
         (
-            _end_query(len(ids)),
+            _end_query(_width(len(ids))),
             {
                 "b_status": status.value,
                 "b_result": result,
