@@ -153,7 +153,7 @@ def fresh_database(directory: Path, label: str = "iso") -> Iterator[str]:
         yield url
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = 90.0, what: str = "") -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = 300.0, what: str = "") -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``limit`` seconds.
 
     The limit is a deadline for a hung test, not an assertion about speed.
