@@ -16,6 +16,8 @@ _CONNECTION_LOST = {2003, 2006, 2013, 2055, 1927}  # can't connect, gone away, l
 _CONTENTION = {1205, 1213}  # lock wait timeout, deadlock: the transaction was rolled back
 _DUPLICATE_KEY = 1062
 _FOREIGN_KEY = {1216, 1217, 1451, 1452}
+# SQLite (the embedded default): another connection held the write lock past busy_timeout.
+_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 class DatabaseUnavailable(Exception):
@@ -59,7 +61,7 @@ def classify(exc: BaseException) -> BaseException:
         return DatabaseUnavailable(str(original))
     if code in _CONNECTION_LOST or isinstance(original, OSError):
         return DatabaseUnavailable(str(original))
-    if code in _CONTENTION:
+    if code in _CONTENTION or getattr(original, "sqlite_errorcode", None) in _SQLITE_BUSY:
         return DatabaseContention(str(original))
     return exc
 
