@@ -1,12 +1,16 @@
-"""shared.job_files on the test database: chunked writes, ordered reads, deletes and the abandoned sweep."""
+"""shared.job_files on the test database: chunked writes, ordered reads, deletes and the sweep."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import sqlite3
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared import job_files
 from shared.db import Database
@@ -66,3 +70,61 @@ async def test_the_sweep_removes_only_uploads_without_a_job_that_stopped_arrivin
             == 0
         )
     await job_files.delete(db.engine, arriving)  # other tests count the chunks no job owns
+
+
+@contextlib.asynccontextmanager
+async def chunks_locked(db: Database, job_id: str) -> AsyncIterator[None]:
+    """Another writer holds the job's chunks, as the embedded worker's import or a long
+    transaction on MariaDB does: SQLite's whole-file write lock, InnoDB's row locks."""
+    if db.engine.dialect.name == "sqlite":
+        holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    async with db.engine.connect() as conn, conn.begin() as tx:
+        await conn.execute(select(JobFileChunk.part).where(JobFileChunk.job_id == job_id).with_for_update())
+        yield
+        await tx.rollback()
+
+
+def impatient(db: Database) -> AsyncEngine:
+    """An engine on the test database that gives up on a lock at once (or after a second)."""
+    if db.engine.dialect.name == "sqlite":
+        return create_async_engine(db.engine.url, connect_args={"timeout": 0})
+    return create_async_engine(db.engine.url, connect_args={"init_command": "SET innodb_lock_wait_timeout = 1"})
+
+
+async def test_a_cancelled_jobs_file_the_database_is_too_busy_to_delete_is_left_to_the_sweep(
+    db: Database, factory: Factory
+) -> None:
+    job = await factory.job(await factory.user(), "cancelled")
+    await factory.job_file(job.id, parts=3, written_at=utcnow() - timedelta(hours=2))
+    engine = impatient(db)
+    try:
+        async with chunks_locked(db, job.id):
+            assert await job_files.discard(engine, job.id) is False
+        assert await job_files.size(db.engine, job.id) is not None  # nothing half-deleted, nothing lost
+
+        assert await job_files.sweep_abandoned(db.engine, utcnow() - timedelta(hours=1)) >= 3
+        assert await job_files.size(db.engine, job.id) is None
+        assert await job_files.discard(engine, job.id) is True  # nothing left: a quiet no-op
+    finally:
+        await engine.dispose()
+
+
+async def test_the_sweep_keeps_the_files_of_queued_running_and_succeeded_jobs(db: Database, factory: Factory) -> None:
+    user = await factory.user()
+    kept = [(await factory.job(user, status)).id for status in ("queued", "running", "succeeded")]
+    failed = (await factory.job(user, "failed")).id
+    for job_id in [*kept, failed]:
+        await factory.job_file(job_id, parts=1, written_at=utcnow() - timedelta(hours=2))
+
+    await job_files.sweep_abandoned(db.engine, utcnow() - timedelta(hours=1))
+    assert [await job_files.size(db.engine, job_id) is not None for job_id in kept] == [True, True, True]
+    assert await job_files.size(db.engine, failed) is None
+    for job_id in kept:
+        await job_files.delete(db.engine, job_id)

@@ -18,8 +18,10 @@ Life of a file:
   :func:`delete`\\ d at once, and chunks whose job never came (the API process died
   mid-upload) are removed by :func:`sweep_abandoned` after ``JOB_FILE_ABANDON_SECONDS``;
 * an export is written by the worker the same way, then its job is marked succeeded;
-* a failed or cancelled import's upload is deleted when the job ends; every other
-  file goes with its job row when the cleanup removes it (:func:`delete_for_jobs`).
+* a failed or cancelled job's file is deleted when the job ends or is cancelled; one
+  the database was too busy to delete then (:func:`discard`) is left to the same
+  sweep; every other file goes with its job row when the cleanup removes it
+  (:func:`delete_for_jobs`).
 """
 
 from __future__ import annotations
@@ -27,16 +29,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.db_errors import is_retryable
 from shared.jobs import JobStatus
 from shared.models import Job, JobFileChunk, utcnow
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 1 << 20
 UNSUCCESSFUL: Final = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
@@ -134,6 +140,23 @@ async def delete(engine: AsyncEngine, job_id: str) -> int:
         removed += len(parts)
 
 
+async def discard(engine: AsyncEngine, job_id: str) -> bool:
+    """Delete the file of a job that was just cancelled; False if the database was busy.
+
+    The cancel has already been committed when this runs, so a lock wait or a lost
+    connection must not turn it into an error: the file is then left to
+    :func:`sweep_abandoned`, which removes the files of failed and cancelled jobs.
+    """
+    try:
+        await delete(engine, job_id)
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        log.warning("the file of cancelled job %s is left to the sweep: %s", job_id, exc)
+        return False
+    return True
+
+
 async def delete_if_unsuccessful(engine: AsyncEngine, job_id: str) -> int:
     """Remove the file of a job that failed or was cancelled: nothing can use it again."""
     async with engine.connect() as conn:
@@ -152,16 +175,19 @@ async def delete_for_jobs(conn: AsyncConnection, job_ids: Sequence[str]) -> int:
 
 
 async def sweep_abandoned(engine: AsyncEngine, written_before: datetime) -> int:
-    """Remove files that have no job and took no chunk since ``written_before``.
+    """Remove files that nothing will read and that took no chunk since ``written_before``.
 
-    Those are uploads whose API process died before it could finish or delete them. An
-    upload still going on keeps adding chunks, so it is never taken for abandoned.
+    Those are uploads without a job, whose API process died before it could finish or
+    delete them, and files of failed or cancelled jobs that could not be deleted when
+    the job ended (:func:`discard`). An upload still going on keeps adding chunks, so
+    it is never taken for abandoned.
     """
     async with engine.connect() as conn:
         ids = (
             await conn.scalars(
                 select(JobFileChunk.job_id)
-                .where(~exists().where(Job.id == JobFileChunk.job_id))
+                .outerjoin(Job, Job.id == JobFileChunk.job_id)
+                .where(sa.or_(Job.id.is_(None), Job.status.in_(UNSUCCESSFUL)))
                 .group_by(JobFileChunk.job_id)
                 .having(func.max(JobFileChunk.created_at) < written_before)
             )

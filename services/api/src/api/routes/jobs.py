@@ -186,7 +186,7 @@ class JobController(Controller):
         job = await get_visible_job(state, ident, request.user)
         if not cancelled:
             raise ApiError(HTTP_409_CONFLICT, already_finished(job.status))
-        await job_files.delete(state.db.engine, ident)  # an upload or a partial export nothing will read
+        await job_files.discard(state.db.engine, ident)  # an upload or a partial export nothing will read
         return Envelope("success cancelling job", job)
 
     @post(
