@@ -102,6 +102,7 @@ async def test_a_50_mb_upload_grows_the_api_process_by_less_than_20_mb(served: A
     with PeakRss(served.proc.pid) as rss:
         response = await upload(served, user, iter(body))
     assert response.status_code == 202, response.text
+    await cancel_imports(served, user)
     growth = rss.peak - before
     print(f"\nAPI RSS growth during a {size / MB:.1f} MB upload: {growth / MB:.1f} MB")
     assert growth < 20 * MB
@@ -145,6 +146,19 @@ async def user_jobs(api: ApiProcess, user: AUser) -> int:
         response = await client.get("/jobs", params={"kind": "import_books"}, headers=user.auth)
     assert response.status_code == 200, response.text
     return int(response.json()["meta"]["total"])
+
+
+async def cancel_imports(api: ApiProcess, user: AUser) -> None:
+    """Cancel the user's imports: uploaded to be measured, not run. Left queued, they
+    would be the first thing a later test's worker runs (about 1.8 million rows from
+    the tests below), holding the embedded SQLite's one write lock batch after batch
+    while that test's own writes wait ("database is locked")."""
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+        listed = await client.get("/jobs", params={"kind": "import_books", "limit": 100}, headers=user.auth)
+        assert listed.status_code == 200, listed.text
+        for job in listed.json()["data"]:
+            cancelled = await client.post(f"/jobs/{job['id']}/cancel", headers=user.auth)
+            assert cancelled.status_code == 200, cancelled.text
 
 
 @pytest.mark.process
@@ -198,4 +212,5 @@ async def test_twenty_slow_uploads_do_not_hold_the_database_pool(
         statuses.append(int(status_line.split()[1]))
         writer.close()
     assert statuses == [202] * 20
+    await cancel_imports(served, user)
     assert await user_jobs(served, user) == 20
