@@ -13,10 +13,12 @@ A request that brings no trace context and that a trace-id-ratio sampler drops (
 100 at 1%, ``traceidratio`` or ``parentbased_traceidratio``) gets its span from
 :func:`start_root_span` without the SDK's round trip: that sampler's decision for a span
 with no parent is a comparison of the trace id with a bound, made here with the
-sampler's own bound, and the span it would give back is a non-recording one (trace id,
-span id, sampled flag off), made here the same way. A trace id the sampler keeps is
-handed to the SDK (the provider's id generator gives it out next), so the SDK samples
-the very same id and records the span as it always did.
+sampler's own bound on a trace id drawn as the SDK's id generator draws it, and the span
+it would give back is a non-recording one (trace id, span id, sampled flag off). Most of
+those spans are never asked for their ids (no log line, no job), so the span's context
+and its span id are made only when something asks (:func:`_dropped_span_class`). A
+trace id the sampler keeps is handed to the SDK (the provider's id generator gives it
+out next), so the SDK samples the very same id and records the span as it always did.
 
 Through the outbox: the API stores the W3C ``traceparent`` of the request's span on
 the job row it writes (:func:`current_traceparent`, in the same transaction), and the
@@ -32,6 +34,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from random import getrandbits
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from shared import logging as shared_logging
@@ -48,7 +51,7 @@ _ids: _Ids | None = None
 # For a span with no parent: the ratio sampler's bound on the trace id's low 64 bits, and
 # the flags of a span it drops; None when the sampler is of another kind.
 _root_bound: int | None = None
-_dropped_span: Callable[[int, int], Span] | None = None  # (trace id, span id) -> the span the SDK would make
+_dropped_span: Callable[[int], Span] | None = None  # trace id -> the span the SDK would make
 _no_parent: Context | None = None
 _TRACE_ID_LIMIT: Final = (1 << 64) - 1  # the bits TraceIdRatioBased compares
 
@@ -108,7 +111,6 @@ def configure_tracing(default_service_name: str) -> bool:
 class _Ids(Protocol):
     """What :func:`start_root_span` asks of the provider's id generator (:func:`_preset_ids`)."""
 
-    def generate_trace_id(self) -> int: ...
     def generate_span_id(self) -> int: ...
     def is_trace_id_random(self) -> bool: ...
     def preset(self, trace_id: int) -> None: ...
@@ -143,7 +145,7 @@ def _know_the_root_sampler(sampler: object, ids: _Ids) -> None:
     global _ids, _root_bound, _dropped_span, _no_parent
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
-    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+    from opentelemetry.trace import TraceFlags
 
     _ids, _no_parent = ids, Context()
     # ParentBased keeps its root sampler in ``_root`` (there is no public accessor): were a
@@ -153,11 +155,46 @@ def _know_the_root_sampler(sampler: object, ids: _Ids) -> None:
         return
     # As the SDK's Tracer.start_span makes a span its sampler drops: not sampled, no trace state.
     flags = TraceFlags(TraceFlags.DEFAULT | (TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0))
+    _root_bound, _dropped_span = root.bound, _dropped_span_class(flags, ids.generate_span_id)
 
-    def dropped_span(trace_id: int, span_id: int) -> Span:
-        return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
 
-    _root_bound, _dropped_span = root.bound, dropped_span
+def _dropped_span_class(flags: int, span_ids: Callable[[], int]) -> Callable[[int], Span]:
+    """The non-recording span of a dropped root, whose context is made when first asked for.
+
+    The SDK would build a ``SpanContext`` and draw a span id for every dropped span; that
+    is most of what a dropped request costs, and nearly all of them are never asked (only
+    a log line or a job of the request asks). Defined here so the API is imported only
+    when tracing is on.
+    """
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    trace_flags = TraceFlags(flags)
+
+    class DroppedSpan(NonRecordingSpan):
+        __slots__ = ("_made", "_trace_id")
+
+        def __init__(self, trace_id: int) -> None:
+            self._trace_id = trace_id
+            self._made: SpanContext | None = None
+
+        def get_span_context(self) -> SpanContext:
+            made = self._made
+            if made is None:
+                made = self._made = SpanContext(self._trace_id, span_ids(), is_remote=False, trace_flags=trace_flags)
+            return made
+
+        def __repr__(self) -> str:
+            return f"NonRecordingSpan({self.get_span_context()!r})"
+
+    return DroppedSpan
+
+
+def _new_trace_id() -> int:
+    """A trace id as the SDK's ``RandomIdGenerator`` draws it (128 random bits, never 0)."""
+    trace_id = getrandbits(128)
+    while not trace_id:
+        trace_id = getrandbits(128)
+    return trace_id
 
 
 def start_root_span(name: str, kind: SpanKind, attributes: Attributes) -> Span:
@@ -165,11 +202,11 @@ def start_root_span(name: str, kind: SpanKind, attributes: Attributes) -> Span:
     assert _tracer is not None and _ids is not None, "configure_tracing() first"
     if _root_bound is None or _dropped_span is None:
         return _tracer.start_span(name, context=_no_parent, kind=kind, attributes=attributes)
-    trace_id = _ids.generate_trace_id()
+    trace_id = _new_trace_id()
     if trace_id & _TRACE_ID_LIMIT < _root_bound:  # kept: the SDK samples this same id, and records it
         _ids.preset(trace_id)
         return _tracer.start_span(name, context=_no_parent, kind=kind, attributes=attributes)
-    return _dropped_span(trace_id, _ids.generate_span_id())
+    return _dropped_span(trace_id)
 
 
 def shutdown_tracing() -> None:

@@ -48,7 +48,11 @@ class Tracing:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _CONTEXT_HEADERS}
+        carrier: dict[str, str] | None = None
+        for key, value in scope["headers"]:
+            if key in _CONTEXT_HEADERS:
+                carrier = carrier or {}
+                carrier[key.decode("latin-1")] = value.decode("latin-1")
         method = scope["method"]
         attributes = {"http.request.method": method, "url.path": scope["path"]}
         if carrier:
