@@ -97,9 +97,12 @@ side-by-side: install ## wadah beside the FastAPI peer and the bare-ASGI ceiling
 	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3)
 
 # The same build three ways, in turn within each round (docs/performance.md "Observability's cost").
+# Short rounds, many of them: a noisy spell of the machine then falls on all three builds,
+# not on the one whose 8 s it happened to be.
 OBS_TRACING := OTEL_TRACES_EXPORTER=console OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01
 observability-cost: install ## make side-by-side for wadah with metrics on (default), metrics off, and tracing at 1%
-	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),3) --scenarios get_user,create_book \
+	python3 scripts/side_by_side.py --rounds $(or $(ROUNDS),15) --seconds $(or $(ROUND_SECONDS),3) \
+	  --scenarios get_user,create_book \
 	  "metrics_on=18110:bench_wadah_obs_on:make migrate:make serve" \
 	  "metrics_off=18111:bench_wadah_obs_off:make migrate:METRICS_ENABLED=false make serve" \
 	  "tracing_1pct=18112:bench_wadah_obs_otel:make migrate:$(OBS_TRACING) make serve" \
