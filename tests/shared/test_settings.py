@@ -64,3 +64,8 @@ def test_every_setting_is_documented_on_the_settings_page_and_nothing_else_is() 
     documented = documented_settings()
     assert fields - documented == set(), "add these settings to docs/settings.md"
     assert documented - fields == set(), "docs/settings.md names settings that no longer exist"
+
+
+def test_a_negative_collection_interval_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="worker_gc_interval_seconds"):
+        settings(worker_gc_interval_seconds=-1)

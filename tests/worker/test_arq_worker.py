@@ -53,13 +53,19 @@ class Jobs:
 
 
 @asynccontextmanager
-async def serving(settings: Settings, jobs: Jobs, names: list[str], max_jobs: int) -> AsyncIterator[JobQueue]:
-    """BatchedWorkers named ``names`` on a queue of this test's own, and a JobQueue that feeds it."""
+async def serving(
+    settings: Settings, jobs: Jobs, names: list[str], max_jobs: int, connections: int | None = None
+) -> AsyncIterator[JobQueue]:
+    """BatchedWorkers named ``names`` on a queue of this test's own, and a JobQueue that feeds it.
+
+    With ``connections``, each worker gets a Redis pool of that many, as ``python -m worker`` does.
+    """
     queue_name = f"{settings.queue_name}:batched-{secrets.token_hex(3)}"
     workers = [
         BatchedWorker(
             functions=[jobs.function(name)],
             redis_settings=RedisSettings.from_dsn(settings.redis_url),
+            redis_pool=None if connections is None else redis_client(settings, connections),
             queue_name=queue_name,
             health_check_key=f"{queue_name}:health-check",
             poll_delay=POLL_SECONDS,
@@ -157,3 +163,16 @@ async def test_an_id_redis_still_holds_is_not_enqueued_twice(settings: Settings)
         await queue.send([(job_id, "hold"), (job_id, "hold")])
         await eventually(_when(lambda: len(jobs.started) == 1), limit=20, what="the job to start")
         assert await queue.redis.zcard(queue.redis.default_queue_name) == 1
+
+
+async def test_a_worker_with_two_redis_connections_runs_ten_jobs_at_once(settings: Settings) -> None:
+    # One connection is held by the wake-up subscription; every job shares the other.
+    jobs = Jobs()
+    ids = _ids(10)
+    async with serving(settings, jobs, ["w"], max_jobs=10, connections=2) as queue:
+        assert await queue.send([(job_id, "hold") for job_id in ids]) == ids
+        await eventually(_when(lambda: len(jobs.started) == 10), limit=20, what="all ten running")
+        assert jobs.most_running == {"w": 10}
+        jobs.release.set()
+        redis = queue.redis
+        await eventually(lambda: _cleared(redis, ids), limit=20, what="every job ended and its keys removed")

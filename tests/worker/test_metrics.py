@@ -160,3 +160,23 @@ def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(worker_env: dict[
         with workers({**worker_env, "WORKER_METRICS_PORT": str(port)}, tmp_path) as [worker]:
             log = worker.output()
     assert f"metrics not served: cannot listen on WORKER_METRICS_PORT {port}" in log
+
+
+async def test_a_real_worker_runs_a_full_collection_every_interval(worker_env: dict[str, str], tmp_path: Path) -> None:
+    # prometheus_client counts the process's collections by generation; 2 is a full one,
+    # which CPython's own schedule almost never reaches in a tuned worker (shared.runtime).
+    port = free_port()
+    env = {**worker_env, "WORKER_METRICS_PORT": str(port), "WORKER_GC_INTERVAL_SECONDS": "0.05"}
+    full = 'python_gc_collections_total{generation="2"}'
+
+    async def full_collections() -> float:
+        async with httpx.AsyncClient() as scraper:
+            return value((await scraper.get(f"http://127.0.0.1:{port}/metrics")).text, full)
+
+    with workers(env, tmp_path):
+        first = await full_collections()
+
+        async def three_more() -> bool:
+            return await full_collections() >= first + 3
+
+        await eventually(three_more, what="three more full collections")

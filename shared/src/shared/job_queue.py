@@ -33,7 +33,7 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,10 +72,22 @@ def wake_channel(queue_name: str) -> str:
     return f"{queue_name}:wake"
 
 
-def redis_client(settings: Settings) -> ArqRedis:
-    """An arq-aware Redis client that connects lazily, so a process starts while Redis is down."""
-    pool = ConnectionPool.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+def redis_client(settings: Settings, max_connections: int | None = None) -> ArqRedis:
+    """An arq-aware Redis client that connects lazily, so a process starts while Redis is down.
+
+    Unbounded, the pool opens a connection whenever more callers than ever before talk to
+    Redis at once, and keeps it: a worker's pool kept growing with its busiest moment
+    (docs/performance.md, "Memory under load"). With ``max_connections`` a caller waits
+    for a free connection instead. The wait needs no timeout of its own: every command
+    holds its connection at most the socket timeout.
+    """
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 30}
+    pool = (
+        ConnectionPool.from_url(settings.redis_url, **options)
+        if max_connections is None
+        else BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=max_connections, timeout=None, **options
+        )
     )
     return ArqRedis(
         pool,

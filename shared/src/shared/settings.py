@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(default=30, gt=0)  # finished job rows (and their files) kept this long
     worker_max_jobs: int = Field(default=50, ge=1)
     worker_poll_delay_seconds: float = Field(default=0.01, gt=0)
+    # A full garbage collection this often (0: never), which also empties CPython's free lists.
+    worker_gc_interval_seconds: float = Field(default=10.0, ge=0)
+    # Each of the worker's two Redis pools (arq's, the outbox's) holds at most this many connections;
+    # jobs wait for a free one. One of arq's is held by the wake-up subscription, hence at least 2.
+    worker_redis_connections: int = Field(default=16, ge=2)
     # Liveness: the worker's poll loop touches this file every few seconds; the health
     # check (`python -m worker.healthcheck`) fails once it is older than the max age.
     worker_heartbeat_file: Path = Path("var") / "worker-heartbeat"

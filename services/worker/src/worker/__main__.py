@@ -22,8 +22,9 @@ from types import FrameType
 from arq.worker import get_kwargs
 from redis.exceptions import RedisError
 
+from shared.job_queue import redis_client
 from shared.logging import configure_logging
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.tracing import shutdown_tracing
 from worker.heartbeat import Heartbeat
 from worker.heartbeat_worker import HeartbeatWorker
@@ -46,12 +47,12 @@ def main() -> None:
     heartbeat = Heartbeat(settings.worker_heartbeat_file)
     heartbeat.clear()  # a previous container's stamp (same emptyDir) must not vouch for this one
     try:
-        _serve(heartbeat)
+        _serve(settings, heartbeat)
     finally:
         heartbeat.clear()
 
 
-def _serve(heartbeat: Heartbeat) -> None:
+def _serve(settings: Settings, heartbeat: Heartbeat) -> None:
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -68,7 +69,11 @@ def _serve(heartbeat: Heartbeat) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            worker = HeartbeatWorker(**get_kwargs(WorkerSettings), heartbeat=heartbeat)  # type: ignore[arg-type]
+            worker = HeartbeatWorker(
+                **get_kwargs(WorkerSettings),  # type: ignore[arg-type]
+                redis_pool=redis_client(settings, settings.worker_redis_connections),
+                heartbeat=heartbeat,
+            )
             # From here arq's handlers take the signals; one that came before is honoured now.
             if stopping.is_set():
                 return

@@ -37,6 +37,7 @@ class WorkerContext:
     recorder: JobRecorder
     dispatcher_stop: asyncio.Event
     dispatcher: asyncio.Task[None]
+    collector: asyncio.Task[None] | None  # shared.runtime.collect_fully_every, unless switched off
 
     @staticmethod
     def of(ctx: dict[str, Any]) -> WorkerContext:

@@ -17,6 +17,11 @@ Tuning (measured by scripts/bench_jobs.py; docs/jobs.md):
   rows go back to ``queued`` and arq keeps them queued for the next worker. Compose's
   ``stop_grace_period`` must be longer.
 * ``allow_abort_jobs``: ``POST /jobs/{id}/cancel`` aborts a running job through arq.
+* Redis: arq's pool and the outbox's each hold at most ``WORKER_REDIS_CONNECTIONS`` (16)
+  connections (``shared.job_queue.redis_client``); ``python -m worker`` hands arq its pool.
+* A full garbage collection every ``WORKER_GC_INTERVAL_SECONDS`` (10 s) besides
+  shared.runtime's tuning, which otherwise almost never lets one run; its docstring says
+  why the free lists need it.
 
 Observability (docs/operations.md): ``/metrics`` on ``WORKER_METRICS_PORT`` (worker.metrics)
 unless ``METRICS_ENABLED=false``; a span per job attempt when the ``OTEL_*`` environment
@@ -26,6 +31,7 @@ asks for traces (shared.tracing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -39,7 +45,7 @@ from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.jobs import JobKind, deserialize, serialize
 from shared.logging import configure_logging
-from shared.runtime import tune_garbage_collector
+from shared.runtime import collect_fully_every, tune_garbage_collector
 from shared.settings import get_settings
 from shared.tracing import configure_tracing
 from worker.context import CTX_KEY, WorkerContext
@@ -63,7 +69,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_tracing("wadah-worker")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
     db = Database(_settings)
-    queue = JobQueue(redis_client(_settings), db)
+    queue = JobQueue(redis_client(_settings, _settings.worker_redis_connections), db)
     dispatcher = Dispatcher(db, queue, _settings, worker_id)
     if _settings.metrics_enabled:
         serve_metrics(_settings.worker_metrics_port, _settings.queue_metrics_interval_seconds).attach(
@@ -79,6 +85,11 @@ async def startup(ctx: dict[str, Any]) -> None:
         recorder=JobRecorder(db, worker_id),
         dispatcher_stop=stop,
         dispatcher=asyncio.create_task(dispatcher.run(stop)),
+        collector=(
+            asyncio.create_task(collect_fully_every(_settings.worker_gc_interval_seconds))
+            if _settings.worker_gc_interval_seconds > 0
+            else None
+        ),
     )
     logging.getLogger("worker").info("worker %s ready", worker_id)
     tune_garbage_collector()
@@ -90,6 +101,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     context = WorkerContext.of(ctx)
     context.dispatcher_stop.set()
     await context.dispatcher
+    if context.collector is not None:
+        context.collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await context.collector
     await context.recorder.wait()
     await context.queue.drain()
     await context.queue.redis.aclose()
