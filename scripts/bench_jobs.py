@@ -174,8 +174,16 @@ def run_bench_worker() -> None:
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.set_event_loop(asyncio.new_event_loop())
-    # The worker class `python -m worker` runs, its heartbeat in the driver's temporary directory.
-    worker = HeartbeatWorker(**get_kwargs(settings), heartbeat=Heartbeat(Path(os.environ["BENCH_HEARTBEAT"])))
+    # The worker class `python -m worker` runs, with its bounded Redis pool; its heartbeat in
+    # the driver's temporary directory.
+    from shared.job_queue import redis_client
+    from shared.settings import get_settings
+
+    worker = HeartbeatWorker(
+        **get_kwargs(settings),
+        redis_pool=redis_client(get_settings(), get_settings().worker_redis_connections),
+        heartbeat=Heartbeat(Path(os.environ["BENCH_HEARTBEAT"])),
+    )
     if os.environ.get("BENCH_PROFILE"):  # python -m pstats the file it names
         import cProfile
 
