@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.worker import func
 
-from shared.job_queue import JobQueue, redis_client
+from shared.job_queue import COMMAND_TIMEOUT_SECONDS, JobQueue, redis_client
 from shared.jobs import deserialize, serialize
 from shared.settings import Settings
 from tests.processes import eventually
@@ -52,29 +53,58 @@ class Jobs:
         return func(hold, name="hold")
 
 
+def batched_worker(
+    settings: Settings,
+    jobs: Jobs,
+    name: str,
+    queue_name: str,
+    max_jobs: int,
+    pool: ArqRedis | None = None,
+    cls: type[BatchedWorker] = BatchedWorker,
+) -> BatchedWorker:
+    """A worker serving ``jobs`` on ``queue_name``; arq opens its own pool unless given ``pool``."""
+    return cls(
+        functions=[jobs.function(name)],
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_pool=pool,
+        queue_name=queue_name,
+        health_check_key=f"{queue_name}:health-check",
+        poll_delay=POLL_SECONDS,
+        max_jobs=max_jobs,
+        keep_result=0,
+        allow_abort_jobs=True,
+        handle_signals=False,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+    )
+
+
+def own_queue(settings: Settings) -> str:
+    return f"{settings.queue_name}:batched-{secrets.token_hex(3)}"
+
+
 @asynccontextmanager
 async def serving(
-    settings: Settings, jobs: Jobs, names: list[str], max_jobs: int, connections: int | None = None
+    settings: Settings,
+    jobs: Jobs,
+    names: list[str],
+    max_jobs: int,
+    connections: int | None = None,
+    command_timeout_s: float = COMMAND_TIMEOUT_SECONDS,
 ) -> AsyncIterator[JobQueue]:
     """BatchedWorkers named ``names`` on a queue of this test's own, and a JobQueue that feeds it.
 
     With ``connections``, each worker gets a Redis pool of that many, as ``python -m worker`` does.
     """
-    queue_name = f"{settings.queue_name}:batched-{secrets.token_hex(3)}"
+    queue_name = own_queue(settings)
     workers = [
-        BatchedWorker(
-            functions=[jobs.function(name)],
-            redis_settings=RedisSettings.from_dsn(settings.redis_url),
-            redis_pool=None if connections is None else redis_client(settings, connections),
-            queue_name=queue_name,
-            health_check_key=f"{queue_name}:health-check",
-            poll_delay=POLL_SECONDS,
-            max_jobs=max_jobs,
-            keep_result=0,
-            allow_abort_jobs=True,
-            handle_signals=False,
-            job_serializer=serialize,
-            job_deserializer=deserialize,
+        batched_worker(
+            settings,
+            jobs,
+            name,
+            queue_name,
+            max_jobs,
+            None if connections is None else redis_client(settings, connections, command_timeout_s=command_timeout_s),
         )
         for name in names
     ]
@@ -176,3 +206,61 @@ async def test_a_worker_with_two_redis_connections_runs_ten_jobs_at_once(setting
         jobs.release.set()
         redis = queue.redis
         await eventually(lambda: _cleared(redis, ids), limit=20, what="every job ended and its keys removed")
+
+
+async def test_a_quiet_wake_channel_outlasts_the_pools_command_timeout(settings: Settings) -> None:
+    # The pool's socket timeout limits commands; the subscription waits for messages as long as it takes.
+    name = f"quiet-{secrets.token_hex(3)}"
+    named = settings.model_copy(update={"redis_url": f"{settings.redis_url}?client_name={name}"})
+    jobs = Jobs()
+    async with serving(named, jobs, ["w"], max_jobs=5, connections=4, command_timeout_s=0.05) as queue:
+        await eventually(
+            lambda: _subscription_idle(queue.redis, name, seconds=1),
+            limit=20,
+            what="the subscription quiet for a second, twenty command timeouts",
+        )
+        [job_id] = _ids(1)
+        await queue.send([(job_id, "hold")])
+        await eventually(_when(lambda: len(jobs.started) == 1), limit=20, what="the job to start on the wake message")
+
+
+async def _subscription_idle(redis: ArqRedis, name: str, seconds: int) -> bool:
+    """Whether a connection named ``name`` is subscribed and has been quiet ``seconds``, as Redis counts."""
+    return any(
+        c.get("name") == name and int(c["sub"]) > 0 and int(c["idle"]) >= seconds for c in await redis.client_list()
+    )
+
+
+class SwallowingWorker(BatchedWorker):
+    """Its first heart beat meets a stop as redis-py's send can on Python 3.11.
+
+    The task is cancelled just as an awaited result arrives inside ``asyncio.wait_for``,
+    which (before Python 3.12) then returns the result instead of raising.
+    """
+
+    swallowed = False
+
+    async def heart_beat(self) -> None:
+        await super().heart_beat()
+        if self.swallowed:
+            return
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[None] = loop.create_future()
+        loop.call_soon(arrived.set_result, None)
+        loop.call_soon(asyncio.current_task().cancel)  # type: ignore[union-attr]
+        await asyncio.wait_for(arrived, POLL_SECONDS)
+        self.swallowed = True
+
+
+async def test_a_stop_that_a_library_swallowed_still_stops_the_worker(settings: Settings) -> None:
+    worker = batched_worker(settings, Jobs(), "w", own_queue(settings), max_jobs=5, cls=SwallowingWorker)
+    polling = asyncio.create_task(worker.main())
+    try:
+        done, _ = await asyncio.wait([polling], timeout=20)  # its wait for work would be a minute
+        assert done == {polling}
+        assert polling.cancelled()
+        assert worker.swallowed == (sys.version_info < (3, 12))  # the stop was lost where 3.11 loses it
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await worker.close()

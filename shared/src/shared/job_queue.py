@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 IMPORT_NOT_RETRYABLE = "an import's file is removed when it fails or is cancelled; upload the file again"
 
 REDIS_RETRY_SECONDS = 5.0  # after a failed enqueue, leave new jobs to the dispatcher this long
+COMMAND_TIMEOUT_SECONDS = 5.0  # the longest one Redis command may take before it fails (redis_client)
 
 # arq's enqueue_job in one step. KEYS: the job key, its result key, the queue; ARGV: the
 # serialized job, its lifetime (ms), its score, its id, and the channel to wake workers
@@ -72,16 +73,25 @@ def wake_channel(queue_name: str) -> str:
     return f"{queue_name}:wake"
 
 
-def redis_client(settings: Settings, max_connections: int | None = None) -> ArqRedis:
+def redis_client(
+    settings: Settings, max_connections: int | None = None, *, command_timeout_s: float = COMMAND_TIMEOUT_SECONDS
+) -> ArqRedis:
     """An arq-aware Redis client that connects lazily, so a process starts while Redis is down.
 
     Unbounded, the pool opens a connection whenever more callers than ever before talk to
     Redis at once, and keeps it: a worker's pool kept growing with its busiest moment
     (docs/performance.md, "Memory under load"). With ``max_connections`` a caller waits
     for a free connection instead. The wait needs no timeout of its own: every command
-    holds its connection at most the socket timeout.
+    holds its connection at most ``command_timeout_s``, the socket timeout, so a Redis
+    that stops answering fails commands instead of hanging them. A subscription waits
+    longer than that for its messages, with a timeout of its own (the worker's
+    ``BatchedWorker._listen``).
     """
-    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 30}
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": command_timeout_s,
+        "health_check_interval": 30,
+    }
     pool = (
         ConnectionPool.from_url(settings.redis_url, **options)
         if max_connections is None

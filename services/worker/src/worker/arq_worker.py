@@ -25,6 +25,13 @@ and only changes how many jobs one exchange serves:
   what no message announces (a retry's deferred run, a cron run, an enqueue by plain
   arq). A full worker waits for one of its jobs to end instead, and a read that filled
   ``queue_read_limit`` is followed by another at once.
+* **stopping**: arq stops by cancelling the task that polls. On Python 3.11
+  ``asyncio.wait_for`` can swallow a cancellation (it returns the awaited result when the
+  cancellation comes as that result arrives; fixed in 3.12), and redis-py sends every
+  command through it once its pool has a socket timeout, as wadah's has. The request stays
+  counted on the task (``Task.cancelling``), so the poll loop and the wake listener check
+  it every round and stop (``_raise_if_cancelled``); otherwise a SIGTERM could leave the
+  worker polling until its supervisor killed it.
 
 Everything else (``run_job``: the job's GET and try counter, timeouts, retries and
 aborts; cron, the health check, shutdown) is arq's.
@@ -90,6 +97,16 @@ if ARGV[6] ~= '' then
 end
 return {full, taken, aborted}
 """
+
+# The longest one read of the wake channel waits before it looks again (``_listen``).
+_LISTEN_SECONDS = 30.0
+
+
+def _raise_if_cancelled() -> None:
+    """Raise the cancellation this task was asked for but a library swallowed (module docstring)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +174,7 @@ class BatchedWorker(Worker):
                 del self.tasks[job_id]
                 t.result()  # as arq: an error in run_job itself surfaces here
         await self.heart_beat()
+        _raise_if_cancelled()  # after the round's last Redis command, before any wait
         if full and self.job_counter < self.max_jobs:
             return  # the read may have left due jobs behind: read again at once
         with contextlib.suppress(TimeoutError):
@@ -173,12 +191,20 @@ class BatchedWorker(Worker):
             await self.pool.zrem(abort_jobs_ss, *aborted)
 
     async def _listen(self) -> None:
-        """Set ``_woken`` on every message of the wake channel; on failure, polling goes on alone."""
+        """Set ``_woken`` on every message of the wake channel; on failure, polling goes on alone.
+
+        Each read waits at most ``_LISTEN_SECONDS``: a quiet channel is not a failure, so
+        the pool's socket timeout (a limit for commands) must not apply to it, and every
+        round checks the connection's health (a PING once the health-check interval has
+        passed) and whether the listener was asked to stop.
+        """
         pubsub = self.pool.pubsub()
         try:
             await pubsub.subscribe(wake_channel(self.queue_name))
-            async for _ in pubsub.listen():
-                self._woken.set()
+            while True:
+                _raise_if_cancelled()
+                if await pubsub.get_message(ignore_subscribe_messages=True, timeout=_LISTEN_SECONDS) is not None:
+                    self._woken.set()
         except (RedisError, OSError) as exc:
             log.warning(
                 "not listening for new jobs (%s: %s); polling every %.3fs", type(exc).__name__, exc, self._longest_wait
