@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from shared.models import utcnow
 from shared.settings import Settings
 from tests.factories import Factory
 from tests.processes import fresh_database
+from tests.worker.test_cancellation import swallow_own_cancel
 from worker import dispatcher
 from worker.dispatcher import Dispatcher
 
@@ -84,3 +86,27 @@ async def test_a_sweep_checks_one_page_and_the_next_sweep_goes_on_from_there(
     assert await dispatch.recover() == 0  # the second page
     assert await dispatch.recover() == len(lost)  # the third: found, sent again
     assert await in_redis(dispatch, lost) == lost
+
+
+class SwallowingDispatcher(Dispatcher):
+    """Its first heartbeat meets a stop as redis-py's send can on Python 3.11 (worker.cancellation)."""
+
+    swallowed = False
+
+    async def heartbeat(self) -> None:
+        await super().heartbeat()
+        if not self.swallowed:
+            self.swallowed = await swallow_own_cancel()
+
+
+async def test_a_stop_that_a_library_swallowed_still_stops_the_dispatcher(
+    own: tuple[Dispatcher, Factory], own_settings: Settings
+) -> None:
+    given, _ = own
+    dispatch = SwallowingDispatcher(
+        given.db, given.queue, own_settings.model_copy(update={"dispatch_interval_seconds": 60}), "test:1:swallow"
+    )
+    running = asyncio.create_task(dispatch.run(asyncio.Event()))  # its stop event is never set
+    done, _ = await asyncio.wait([running], timeout=20)  # its wait between rounds would be a minute
+    assert done == {running}
+    assert running.cancelled()

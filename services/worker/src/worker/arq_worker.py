@@ -25,13 +25,9 @@ and only changes how many jobs one exchange serves:
   what no message announces (a retry's deferred run, a cron run, an enqueue by plain
   arq). A full worker waits for one of its jobs to end instead, and a read that filled
   ``queue_read_limit`` is followed by another at once.
-* **stopping**: arq stops by cancelling the task that polls. On Python 3.11
-  ``asyncio.wait_for`` can swallow a cancellation (it returns the awaited result when the
-  cancellation comes as that result arrives; fixed in 3.12), and redis-py sends every
-  command through it once its pool has a socket timeout, as wadah's has. The request stays
-  counted on the task (``Task.cancelling``), so the poll loop and the wake listener check
-  it every round and stop (``_raise_if_cancelled``); otherwise a SIGTERM could leave the
-  worker polling until its supervisor killed it.
+* **stopping**: arq stops by cancelling the task that polls, and on Python 3.11 a
+  library can swallow that cancellation (:mod:`worker.cancellation`); the poll loop and
+  the wake listener check for it every round.
 
 Everything else (``run_job``: the job's GET and try counter, timeouts, retries and
 aborts; cron, the health check, shutdown) is arq's.
@@ -60,6 +56,7 @@ from redis.exceptions import RedisError
 
 from shared.batching import Batcher
 from shared.job_queue import wake_channel
+from worker.cancellation import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +97,6 @@ return {full, taken, aborted}
 
 # The longest one read of the wake channel waits before it looks again (``_listen``).
 _LISTEN_SECONDS = 30.0
-
-
-def _raise_if_cancelled() -> None:
-    """Raise the cancellation this task was asked for but a library swallowed (module docstring)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +164,7 @@ class BatchedWorker(Worker):
                 del self.tasks[job_id]
                 t.result()  # as arq: an error in run_job itself surfaces here
         await self.heart_beat()
-        _raise_if_cancelled()  # after the round's last Redis command, before any wait
+        raise_if_cancelled()  # after the round's last Redis command, before any wait
         if full and self.job_counter < self.max_jobs:
             return  # the read may have left due jobs behind: read again at once
         with contextlib.suppress(TimeoutError):
@@ -202,7 +192,7 @@ class BatchedWorker(Worker):
         try:
             await pubsub.subscribe(wake_channel(self.queue_name))
             while True:
-                _raise_if_cancelled()
+                raise_if_cancelled()
                 if await pubsub.get_message(ignore_subscribe_messages=True, timeout=_LISTEN_SECONDS) is not None:
                     self._woken.set()
         except (RedisError, OSError) as exc:

@@ -47,6 +47,7 @@ from shared.job_queue import JobQueue
 from shared.jobs import liveness_key
 from shared.models import utcnow
 from shared.settings import Settings
+from worker.cancellation import raise_if_cancelled
 
 log = logging.getLogger("worker.dispatcher")
 
@@ -138,6 +139,7 @@ class Dispatcher:
         failing = False
         rounds = 0
         while not stop.is_set():
+            raise_if_cancelled()
             try:
                 await self.heartbeat()
                 sent = await self.send_pending()
@@ -155,5 +157,6 @@ class Dispatcher:
                 if not failing:
                     log.warning("dispatcher: %s: %s; backing off", type(exc).__name__, exc)
                 failing, delay = True, min(delay * 2, MAX_BACKOFF_SECONDS)
+            raise_if_cancelled()  # after the round's last command, before the wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
