@@ -21,6 +21,7 @@ from arq.worker import func
 from shared.job_queue import COMMAND_TIMEOUT_SECONDS, JobQueue, redis_client
 from shared.jobs import deserialize, serialize
 from shared.settings import Settings
+from tests.cancels import swallow_own_cancel
 from tests.processes import eventually
 from worker.arq_worker import BatchedWorker
 
@@ -232,24 +233,15 @@ async def _subscription_idle(redis: ArqRedis, name: str, seconds: int) -> bool:
 
 
 class SwallowingWorker(BatchedWorker):
-    """Its first heart beat meets a stop as redis-py's send can on Python 3.11.
-
-    The task is cancelled just as an awaited result arrives inside ``asyncio.wait_for``,
-    which (before Python 3.12) then returns the result instead of raising.
-    """
+    """Its first heart beat meets a stop as redis-py's send can on Python 3.11 (worker.cancellation)."""
 
     swallowed = False
 
     async def heart_beat(self) -> None:
         await super().heart_beat()
-        if self.swallowed:
-            return
-        loop = asyncio.get_running_loop()
-        arrived: asyncio.Future[None] = loop.create_future()
-        loop.call_soon(arrived.set_result, None)
-        loop.call_soon(asyncio.current_task().cancel)  # type: ignore[union-attr]
-        await asyncio.wait_for(arrived, POLL_SECONDS)
-        self.swallowed = True
+        if not self.swallowed:
+            await swallow_own_cancel()
+            self.swallowed = True
 
 
 async def test_a_stop_that_a_library_swallowed_still_stops_the_worker(settings: Settings) -> None:

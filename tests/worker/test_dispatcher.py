@@ -15,9 +15,9 @@ from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.models import utcnow
 from shared.settings import Settings
+from tests.cancels import swallow_own_cancel
 from tests.factories import Factory
 from tests.processes import fresh_database
-from tests.worker.test_cancellation import swallow_own_cancel
 from worker import dispatcher
 from worker.dispatcher import Dispatcher
 
@@ -96,7 +96,8 @@ class SwallowingDispatcher(Dispatcher):
     async def heartbeat(self) -> None:
         await super().heartbeat()
         if not self.swallowed:
-            self.swallowed = await swallow_own_cancel()
+            await swallow_own_cancel()
+            self.swallowed = True
 
 
 async def test_a_stop_that_a_library_swallowed_still_stops_the_dispatcher(
