@@ -11,6 +11,12 @@ the ratio to the ceiling, since one noisy round can move a median. The harness r
 its targets in turn within a round (A B C A B C), so a round's ratio compares runs
 seconds apart. Everything goes to ``bench-results/side_by_side.json``.
 
+Each run also gets the share of the machine's CPU time that the hypervisor gave to
+someone else while it ran (``steal`` in ``/proc/stat``, ``st`` in the table), and its
+socket errors (wrk's timeouts, ``err``) when there were any. On a shared virtual
+machine one server's 8 s can fall in a spell the next one's escapes; those two columns
+say which rounds that was, instead of leaving the reader to guess from the ratios.
+
 The harness runs from its own virtual environment (``../shared/bench/setup.sh`` builds
 it and installs wrk); this script re-executes itself under that interpreter.
 """
@@ -32,6 +38,42 @@ BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).reso
 OUT = ROOT / "bench-results" / "side_by_side.json"
 CEILING = "raw"
 TARGET = re.compile(r"(?P<name>\w+)=(?P<port>\d+):")
+
+
+def cpu_times(stat: str | None = None) -> tuple[int, int]:
+    """(steal, total) clock ticks of all CPUs since boot; (0, 0) where ``/proc/stat`` is missing."""
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return 0, 0
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(f) for f in fields[1:]]
+            # user nice system idle iowait irq softirq steal [guest guest_nice]: the guests are
+            # already inside user and nice, so they are not added again.
+            steal = ticks[7] if len(ticks) > 7 else 0
+            return steal, sum(ticks[:8])
+    return 0, 0
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of CPU time stolen between two ``cpu_times`` readings; None if no time passed."""
+    elapsed = after[1] - before[1]
+    if elapsed <= 0:
+        return None
+    return (after[0] - before[0]) / elapsed
+
+
+def run_cells(name: str, run: dict[str, Any]) -> str:
+    """One target's run in a round's line: requests/s, p99, and steal and errors when known."""
+    cell = f"{name} {run['rps']:7.0f}/s p99 {run['p99']:6.1f} ms"
+    if run.get("steal") is not None:
+        cell += f" st {100 * run['steal']:2.0f}%"
+    if run.get("errors"):
+        cell += f" err {run['errors']}"
+    return cell
 
 
 def default_targets() -> list[str]:
@@ -84,7 +126,9 @@ def main() -> None:
     wrk = harness.wrk
 
     def recording_wrk(port: int, scenario: str, token: str, seconds: int, conns: int) -> dict[str, Any]:
+        before = cpu_times()
         result: dict[str, Any] = wrk(port, scenario, token, seconds, conns)
+        result["steal"] = steal_share(before, cpu_times())
         calls[(scenario, names[port])].append(result)
         return result
 
@@ -101,7 +145,7 @@ def main() -> None:
             row = dict(zip(by_name, runs, strict=True))
             ratio = row["wadah"]["rps"] / row[CEILING]["rps"] if CEILING in row and row[CEILING]["rps"] else None
             rounds.setdefault(scenario, []).append({"round": i, "ratio": ratio, **row})
-            cells = "  ".join(f"{n} {r['rps']:7.0f}/s p99 {r['p99']:6.1f} ms" for n, r in row.items())
+            cells = "  ".join(run_cells(n, r) for n, r in row.items())
             print(f"{scenario:<12} round {i}  {cells}" + (f"  wadah/{CEILING} {ratio:.2f}x" if ratio else ""))
     medians = json.loads(OUT.with_suffix(".medians.json").read_text())
     OUT.with_suffix(".medians.json").unlink()
