@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "side_by_side.py"
+from tests.scripts.loading import load_script
 
 # /proc/stat of a 2-CPU guest: user nice system idle iowait irq softirq steal guest guest_nice.
 STAT = """\
@@ -21,10 +20,7 @@ intr 1 2 3
 
 @pytest.fixture(scope="module")
 def side_by_side() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("side_by_side", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module: ModuleType = load_script("side_by_side")
     return module
 
 

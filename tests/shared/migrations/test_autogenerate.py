@@ -7,26 +7,14 @@ MariaDB or MySQL when ``TEST_DATABASE_URL`` names one (CI), and SQLite.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.script import ScriptDirectory
 
 from shared.migrate import MIGRATIONS, alembic_config, upgrade
-
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "revision.py"
-
-
-def load_script() -> Any:
-    """scripts/revision.py as a module (scripts/ is no package: its files are run, not imported)."""
-    spec = importlib.util.spec_from_file_location("revision_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts.loading import load_script
 
 
 def test_autogenerate_finds_no_difference_between_the_models_and_the_migrations(empty_database: str) -> None:
@@ -40,7 +28,7 @@ def test_a_revision_drafted_from_unchanged_models_is_the_next_number_and_does_no
     shutil.copytree(MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     existing = sorted(p.name for p in (migrations / "versions").glob("[0-9]*.py"))
 
-    draft: Path = load_script().make_revision("nothing to do", script_location=migrations)
+    draft: Path = load_script("revision").make_revision("nothing to do", script_location=migrations)
 
     number = int(existing[-1][:4]) + 1
     # Ids are reserved ahead of the work, so the head need not be the highest number.
