@@ -87,8 +87,13 @@ class Counts:
 
         run = shared_db._DriverConnection._run
 
+        verbs: dict[Any, str] = {}  # str(stmt) compiles the statement: once per query, not per run
+
         async def counted_run(conn: Any, query: Any, params: Any, fetch: bool) -> Any:
-            self.add("sql " + str(query.stmt).split(None, 1)[0].upper())
+            verb = verbs.get(query)
+            if verb is None:
+                verb = verbs[query] = "sql " + str(query.stmt).split(None, 1)[0].upper()
+            self.add(verb)
             return await run(conn, query, params, fetch)
 
         shared_db._DriverConnection._run = counted_run  # type: ignore[method-assign,assignment]
