@@ -17,13 +17,12 @@ Both pools get the same size and recycle settings. Driver errors are translated 
 asyncmy's pool hands a freed connection to whoever asks next, not to who has waited
 longest: under more concurrent requests than connections, a few unlucky requests wait
 many turns, which showed as a long latency tail. So checkouts pass a FIFO gate
-(an ``asyncio.Semaphore`` as wide as the pool, fair in order of arrival) first, and the
-pool always has a connection free for whoever gets through.
+(:class:`shared.fifo_gate.FifoGate`, as wide as the pool, fair in order of arrival)
+first, and the pool always has a connection free for whoever gets through.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -40,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from shared.db_errors import DatabaseUnavailable, classify
+from shared.fifo_gate import FifoGate
 from shared.settings import Settings
 
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
@@ -166,7 +166,7 @@ class Database:
         self.engine = create_engine(self.url, settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._pool: Any = None
-        self._gate: asyncio.Semaphore | None = None  # FIFO in front of the pool (module docstring)
+        self._gate: FifoGate | None = None  # in front of the pool (module docstring)
 
     async def connect(self) -> None:
         """Open the driver pool (MySQL only); safe to call more than once."""
@@ -187,7 +187,7 @@ class Database:
             )
         except Exception as exc:
             raise classify(exc) from exc
-        self._gate = asyncio.Semaphore(self._pool_size)
+        self._gate = FifoGate(self._pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:
