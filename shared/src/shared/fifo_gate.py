@@ -2,8 +2,8 @@
 
 ``asyncio.Semaphore`` can do the same, but on Python 3.11 every wait scans all the
 waiters (``locked()``), removes its future from the middle of a deque and scans again
-to wake the next. In front of a pool of 20 under 32 concurrent requests, a dozen wait
-all the time, and that cost showed as about 5% of a request's CPU
+to wake the next. In front of a pool smaller than the number of requests in flight
+some always wait, and that cost showed in the API's profile and throughput
 (docs/performance.md). Here a freed place is handed straight to the oldest waiter:
 each wait is one future, appended and later popped, and no newcomer overtakes it.
 """
