@@ -95,3 +95,20 @@ async def test_a_background_task_still_runs() -> None:
     ours = Litestar(route_handlers=HANDLERS, response_class=AppResponse)
     await answer(ours, "GET", "/with-background")
     assert touched == ["ran"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"status_code": 201, "media_type": "text/plain", "encoding": "latin-1", "type_encoders": {int: str}},
+        {"background": BackgroundTask(touched.append, "x")},
+        {"headers": {"X-Extra": "1"}, "cookies": {"flavour": "oat"}},
+    ],
+)
+def test_a_response_holds_what_litestars_holds(options: dict[str, Any]) -> None:
+    # The short constructor must set every attribute Litestar's sets, to the same values.
+    ours, litestars = AppResponse(Message("x"), **options), Response(Message("x"), **options)
+    assert {name: getattr(ours, name) for name in Response.__slots__} == {
+        name: getattr(litestars, name) for name in Response.__slots__
+    }
