@@ -113,8 +113,13 @@ def changes(update: Struct) -> dict[str, object]:
 
 
 def utc(value: datetime) -> datetime:
-    """Stored times are naive UTC; say so on the wire."""
-    return value.replace(tzinfo=UTC)
+    """Stored times are naive UTC; say so on the wire.
+
+    Built anew rather than with ``value.replace(tzinfo=UTC)``: on Python 3.11 ``replace``
+    parses its keywords at several times the cost of the constructor, and a page of
+    books calls this twice per row.
+    """
+    return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, UTC)
 
 
 class UserOut(Struct):
