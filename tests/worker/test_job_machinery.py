@@ -58,7 +58,8 @@ async def test_a_created_blog_gets_its_stats_through_a_recorded_job(
 
     with workers(worker_env, tmp_path) as [worker]:
         [done] = await eventually(lambda: all_finished(db, [job.id]), what="the stats job")
-        log = worker.output()
+    # Read once the worker has stopped: it logs the outcome just after it writes the row.
+    log = worker.output()
 
     assert (done.status, done.attempts, done.error) == ("succeeded", 1, None)
     assert done.result == '{"word_count":300,"reading_minutes":2}'
