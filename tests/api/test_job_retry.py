@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.app import create_app
 from shared.db import Database
 from shared.job_queue import JobQueue, redis_client
 from shared.jobs import JobKind, encode_json
 from shared.settings import Settings
 from tests.api.expect import error, ok
 from tests.factories import Factory
-from tests.processes import eventually, workers
+from tests.processes import eventually, fresh_database, workers
 
 Client = AsyncTestClient[Litestar]
 
@@ -93,12 +95,34 @@ async def test_retry_ids_are_checked_and_others_jobs_are_not_found(client: Clien
     error(await client.post(f"/jobs/{unknown}/retry", headers=owner.auth), 404, "record not found")
 
 
+@pytest.fixture
+def isolated(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """A database and a Redis namespace of this test's own.
+
+    The test starts a worker: on the run's shared ones it would first run every job that
+    earlier tests left queued, and their writes would compete with the retry's.
+    """
+    with fresh_database(tmp_path) as url:
+        yield settings.model_copy(update={"database_url": url, "redis_namespace": f"{settings.redis_namespace}-retry"})
+
+
+@pytest.fixture
+async def own(isolated: Settings) -> AsyncIterator[tuple[Settings, Client, Database]]:
+    """The isolated settings with an app and a database handle on them."""
+    database = Database(isolated)
+    await database.connect()
+    async with AsyncTestClient(app=create_app(isolated)) as isolated_client:
+        yield isolated, isolated_client, database
+    await database.close()
+
+
 @pytest.mark.process
 async def test_retry_runs_a_failed_job_again_on_a_real_worker(
-    client: Client, factory: Factory, db: Database, settings: Settings, worker_env: dict[str, str], tmp_path: Path
+    own: tuple[Settings, Client, Database], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The retry is dispatched and run: it fails again here (same bad parameters), with its own attempts."""
-    user = await factory.user()
+    settings, client, db = own
+    user = await Factory(db, settings).user()
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:  # parameters no handler accepts: fails at once, not retried
         job = await queue.request(tx, JobKind.COMPUTE_BLOG_STATS, {"blog": 7}, requested_by=user.id)
@@ -108,7 +132,8 @@ async def test_retry_runs_a_failed_job_again_on_a_real_worker(
         data: dict[str, object] = (await client.get(f"/jobs/{job_id}", headers=user.auth)).json()["data"]
         return data if data["status"] == status else None
 
-    with workers(worker_env, tmp_path):
+    env = {**worker_env, "DATABASE_URL": settings.resolved_database_url, "REDIS_NAMESPACE": settings.redis_namespace}
+    with workers(env, tmp_path):
         await eventually(lambda: in_status(job.id, "failed"), what="the job to fail")
         retry = ok(await client.post(f"/jobs/{job.id}/retry", headers=user.auth), 202, "success retrying job")
         ran = await eventually(lambda: in_status(retry["id"], "failed"), what="the retry to run")
