@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from shared.embedded import free_port
 from shared.migrate import upgrade
+from shared.settings import Settings
 from tests.mysql import throwaway_database
 
 T = TypeVar("T")
@@ -151,6 +152,38 @@ def fresh_database(directory: Path, label: str = "iso") -> Iterator[str]:
         url = f"sqlite+aiosqlite:///{directory / f'{label}.db'}"
         upgrade(url)
         yield url
+
+
+def isolated_settings(
+    settings: Settings,
+    worker_env: dict[str, str],
+    database_url: str,
+    *,
+    namespace_suffix: str = "",
+    redis_url: str | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """The run's settings on a database of a test's own, and the worker environment that matches them.
+
+    A test that starts a worker must not let it run the jobs other tests left on the shared
+    queue, nor write into their database: so its settings name its own database (from
+    ``fresh_database``), and its own Redis keys (``namespace_suffix``) or its own Redis server
+    (``redis_url``). The environment is ``worker_env`` with the same three, so the worker the
+    test starts serves exactly what the test's app and queue use.
+    """
+    own = settings.model_copy(
+        update={
+            "database_url": database_url,
+            "redis_url": redis_url or settings.redis_url,
+            "redis_namespace": settings.redis_namespace + namespace_suffix,
+        }
+    )
+    env = {
+        **worker_env,
+        "DATABASE_URL": own.resolved_database_url,
+        "REDIS_URL": own.redis_url,
+        "REDIS_NAMESPACE": own.redis_namespace,
+    }
+    return own, env
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = 300.0, what: str = "") -> T:

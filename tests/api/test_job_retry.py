@@ -17,7 +17,7 @@ from shared.jobs import JobKind, encode_json
 from shared.settings import Settings
 from tests.api.expect import error, ok
 from tests.factories import Factory
-from tests.processes import eventually, fresh_database, workers
+from tests.processes import eventually, fresh_database, isolated_settings, workers
 
 Client = AsyncTestClient[Litestar]
 
@@ -96,32 +96,37 @@ async def test_retry_ids_are_checked_and_others_jobs_are_not_found(client: Clien
 
 
 @pytest.fixture
-def isolated(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """A database and a Redis namespace of this test's own.
+def isolated(
+    settings: Settings, worker_env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A database and a Redis namespace of this test's own, and a worker environment on them.
 
     The test starts a worker: on the run's shared ones it would first run every job that
     earlier tests left queued, and their writes would compete with the retry's.
     """
     with fresh_database(tmp_path) as url:
-        yield settings.model_copy(update={"database_url": url, "redis_namespace": f"{settings.redis_namespace}-retry"})
+        yield isolated_settings(settings, worker_env, url, namespace_suffix="-retry")
 
 
 @pytest.fixture
-async def own(isolated: Settings) -> AsyncIterator[tuple[Settings, Client, Database]]:
-    """The isolated settings with an app and a database handle on them."""
-    database = Database(isolated)
+async def own(
+    isolated: tuple[Settings, dict[str, str]],
+) -> AsyncIterator[tuple[Settings, dict[str, str], Client, Database]]:
+    """The isolated settings and worker environment, with an app and a database handle on them."""
+    settings, env = isolated
+    database = Database(settings)
     await database.connect()
-    async with AsyncTestClient(app=create_app(isolated)) as isolated_client:
-        yield isolated, isolated_client, database
+    async with AsyncTestClient(app=create_app(settings)) as isolated_client:
+        yield settings, env, isolated_client, database
     await database.close()
 
 
 @pytest.mark.process
 async def test_retry_runs_a_failed_job_again_on_a_real_worker(
-    own: tuple[Settings, Client, Database], worker_env: dict[str, str], tmp_path: Path
+    own: tuple[Settings, dict[str, str], Client, Database], tmp_path: Path
 ) -> None:
     """The retry is dispatched and run: it fails again here (same bad parameters), with its own attempts."""
-    settings, client, db = own
+    settings, env, client, db = own
     user = await Factory(db, settings).user()
     queue = JobQueue(redis_client(settings), db)
     async with db.transaction() as tx:  # parameters no handler accepts: fails at once, not retried
@@ -132,7 +137,6 @@ async def test_retry_runs_a_failed_job_again_on_a_real_worker(
         data: dict[str, object] = (await client.get(f"/jobs/{job_id}", headers=user.auth)).json()["data"]
         return data if data["status"] == status else None
 
-    env = {**worker_env, "DATABASE_URL": settings.resolved_database_url, "REDIS_NAMESPACE": settings.redis_namespace}
     with workers(env, tmp_path):
         await eventually(lambda: in_status(job.id, "failed"), what="the job to fail")
         retry = ok(await client.post(f"/jobs/{job.id}/retry", headers=user.auth), 202, "success retrying job")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -22,7 +21,7 @@ from shared.jobs import JobKind
 from shared.models import Blog, Job
 from shared.settings import Settings
 from tests.factories import Factory, blog_body
-from tests.processes import eventually, fresh_database, redis_server, workers
+from tests.processes import RedisServer, eventually, fresh_database, isolated_settings, redis_server, workers
 
 pytestmark = pytest.mark.process
 
@@ -32,9 +31,11 @@ async def job_rows(db: Database, *ids: str) -> list[Job]:
         return list((await session.scalars(select(Job).where(Job.id.in_(ids)))).all())
 
 
-async def jobs_for_blog(db: Database, blog_id: int) -> list[Job]:
+async def jobs_for_blog(db: Database, blog_id: int, requested_by: int) -> list[Job]:
+    """The stats jobs this author's blog asked for (other tests' rows may name a blog of the same id)."""
     async with db.sessions() as session:
-        rows = (await session.scalars(select(Job).where(Job.kind == JobKind.COMPUTE_BLOG_STATS))).all()
+        query = select(Job).where(Job.kind == JobKind.COMPUTE_BLOG_STATS, Job.requested_by == requested_by)
+        rows = (await session.scalars(query)).all()
     from shared.jobs import decode_json
 
     return [r for r in rows if decode_json(r.params) == {"blog_id": blog_id}]
@@ -53,7 +54,7 @@ async def test_a_created_blog_gets_its_stats_through_a_recorded_job(
     created = await client.post("/blogs", json=body, headers={**author.auth, "X-Request-ID": "req-blog-stats-1"})
     assert created.status_code == 201, created.text
     blog_id = created.json()["data"]["id"]
-    [job] = await jobs_for_blog(db, blog_id)
+    [job] = await jobs_for_blog(db, blog_id, author.id)
     assert (job.status, job.requested_by, job.request_id) == ("queued", author.id, "req-blog-stats-1")
 
     with workers(worker_env, tmp_path) as [worker]:
@@ -82,7 +83,7 @@ async def test_a_job_delivered_again_after_it_finished_does_nothing(
 ) -> None:
     author = await factory.user()
     created = await client.post("/blogs", json=blog_body(), headers=author.auth)
-    [job] = await jobs_for_blog(db, created.json()["data"]["id"])
+    [job] = await jobs_for_blog(db, created.json()["data"]["id"], author.id)
     queue = JobQueue(redis_client(settings))
     with workers(worker_env, tmp_path) as [worker]:
         await eventually(lambda: all_finished(db, [job.id]))
@@ -146,37 +147,35 @@ async def test_a_running_job_whose_worker_died_is_taken_over(
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, settings: Settings) -> Iterator[tuple[Settings, Any]]:
-    """A database and a redis-server of this test's own (the test stops that Redis)."""
+def isolated(
+    tmp_path: Path, settings: Settings, worker_env: dict[str, str]
+) -> Iterator[tuple[Settings, dict[str, str], RedisServer]]:
+    """A database and a redis-server of this test's own (the test stops that Redis), and a worker env on them."""
     with fresh_database(tmp_path) as url, redis_server() as redis:
-        yield settings.model_copy(update={"database_url": url, "redis_url": redis.url}), redis
+        own, env = isolated_settings(settings, worker_env, url, redis_url=redis.url)
+        yield own, env, redis
 
 
 @pytest.fixture
-async def isolated_client(isolated: tuple[Settings, Any]) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    own, _ = isolated
+async def isolated_client(
+    isolated: tuple[Settings, dict[str, str], RedisServer],
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    own, _, _ = isolated
     async with AsyncTestClient(app=create_app(own)) as test_client:
         yield test_client
 
 
 async def test_jobs_requested_while_redis_is_down_all_run_once_it_is_back(
-    isolated: tuple[Settings, Any],
+    isolated: tuple[Settings, dict[str, str], RedisServer],
     isolated_client: AsyncTestClient[Litestar],
-    worker_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    own, redis = isolated
+    own, own_env, redis = isolated
     db = Database(own)
     await db.connect()
     factory = Factory(db, own)
     author = await factory.user()
-    env = {
-        **worker_env,
-        "DATABASE_URL": own.resolved_database_url,
-        "REDIS_URL": own.redis_url,
-        "DISPATCH_GRACE_SECONDS": "1",
-    }
-    with workers(env, tmp_path) as [worker]:
+    with workers({**own_env, "DISPATCH_GRACE_SECONDS": "1"}, tmp_path) as [worker]:
         redis.stop()
         blog_ids = []
         for _ in range(20):
