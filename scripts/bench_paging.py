@@ -52,7 +52,7 @@ async def fill(url: str, rows: int) -> None:
         )
         await conn.execute(text(fill_books))
         await conn.execute(text("SET @wadah_bulk_insert = NULL"))
-        await conn.execute(text("UPDATE row_counts SET n = :n WHERE name = 'books'"), {"n": rows})
+        await conn.execute(text("UPDATE row_counts SET n = :n WHERE name = 'books' AND slot = 0"), {"n": rows})
     await db.close()
 
 

@@ -112,8 +112,8 @@ def test_the_adopted_schema_is_exactly_the_models(adopted: Adopted) -> None:
 
 
 def test_row_counts_start_at_the_live_rows(adopted: Adopted) -> None:
-    counts = asyncio.run(query_rows(adopted.url, "SELECT name, n FROM row_counts ORDER BY name"))
-    assert {r["name"]: r["n"] for r in counts} == {"blogs": 3, "books": 3, "users": 3}
+    counts = asyncio.run(query_rows(adopted.url, "SELECT name, SUM(n) AS n FROM row_counts GROUP BY name"))
+    assert {r["name"]: int(r["n"]) for r in counts} == {"blogs": 3, "books": 3, "users": 3}
 
 
 async def test_the_api_serves_the_adopted_rows(

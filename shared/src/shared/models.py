@@ -96,17 +96,24 @@ class Blog(TimestampMixin, Base):
     reading_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
+# A table's live rows are counted in this many slots, a row in slot ``id % ROW_COUNT_SLOTS``.
+ROW_COUNT_SLOTS = 16
+
+
 class RowCount(Base):
     """Live-row counts kept exact by database triggers (see the migrations).
 
-    Lists return their total with every page; reading one row here instead of counting
-    the table on every request is what makes a page cheap, and triggers keep it right
-    for every writer: the API, the worker, an import, or someone at a SQL prompt.
+    Lists return their total with every page; summing a table's slots here instead of
+    counting the table on every request is what makes a page cheap, and triggers keep it
+    right for every writer: the API, the worker, an import, or someone at a SQL prompt.
+    Only a table's sum means anything. The slots are there so that writers inserting at
+    the same time update different rows instead of queueing on one (migration 0010).
     """
 
     __tablename__ = "row_counts"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

@@ -1,4 +1,4 @@
-"""row_counts stays exactly the number of live rows, whatever a writer does (migration 0002).
+"""row_counts stays exactly the number of live rows, whatever a writer does (migrations 0002, 0010).
 
 Every step writes plain SQL, as any writer might, and then compares the kept count with
 a real ``COUNT(*)`` of live rows and with the change the step should have made.
@@ -6,17 +6,19 @@ a real ``COUNT(*)`` of live rows and with the change the step should have made.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from itertools import count
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from shared.migrate import upgrade
-from shared.models import COUNTED_TABLES, Base, Blog, Book, RowCount, User, utcnow
+from shared.models import COUNTED_TABLES, ROW_COUNT_SLOTS, Base, Blog, Book, RowCount, User, utcnow
+from tests.shared.databases import query_rows
 
 _seq = count(1)
 
@@ -46,7 +48,7 @@ def _values(table: Table, **overrides: Any) -> dict[str, Any]:
 
 
 async def kept(conn: AsyncConnection, table: Table) -> int:
-    n = await conn.scalar(select(RowCount.n).where(RowCount.name == table.name))
+    n = await conn.scalar(select(func.sum(RowCount.n)).where(RowCount.name == table.name))
     assert n is not None
     return int(n)
 
@@ -108,3 +110,28 @@ async def test_the_count_follows_inserts_soft_deletes_restores_and_hard_deletes(
     await step(conn, table, delete(table).where(by_id([b])), 0)
     # hard-deleting a mix in one statement
     await step(conn, table, delete(table).where(by_id([a, d])), -2)
+
+
+def test_every_counted_table_has_its_slots(counted_database: str) -> None:
+    slots = asyncio.run(query_rows(counted_database, "SELECT name, slot FROM row_counts ORDER BY name, slot"))
+    assert [(r["name"], r["slot"]) for r in slots] == [
+        (name, slot) for name in sorted(COUNTED_TABLES) for slot in range(ROW_COUNT_SLOTS)
+    ]
+
+
+async def test_two_writers_insert_at_once_without_waiting_for_each_other(counted_database: str) -> None:
+    """One counter row per table made every insert wait for the previous writer's commit."""
+    if not counted_database.startswith("mysql"):
+        pytest.skip("SQLite has one writer at a time whatever the counters do")
+    books = Base.metadata.tables["books"]
+    engine = create_async_engine(counted_database)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            await first.execute(insert(books).values(_values(books)))  # its transaction stays open
+            await second.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+            await second.execute(insert(books).values(_values(books)))
+            await second.commit()
+            await first.commit()
+            assert await kept(first, books) == await live(first, books)
+    finally:
+        await engine.dispose()

@@ -15,7 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType
 from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST
-from sqlalchemy import bindparam, insert, select, true, update
+from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
@@ -137,11 +137,11 @@ def updated_values(sent: dict[str, object]) -> dict[str, object]:
 def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]], *, keyset: bool = False) -> Query:
     """A page of live rows and their total in one statement, for every list endpoint.
 
-    ``SELECT cols, total FROM row_counts LEFT JOIN (page of ids) LEFT JOIN model``:
+    ``SELECT cols, total FROM (sum of row_counts) LEFT JOIN (page of ids) LEFT JOIN model``:
 
-    * the total is the trigger-kept ``row_counts`` entry, a primary-key read instead of
-      counting the table on every request, and exact under concurrent writes because
-      one statement reads one consistent snapshot;
+    * the total is the sum of the trigger-kept ``row_counts`` slots, a primary-key range
+      of a few rows instead of counting the table on every request, and exact under
+      concurrent writes because one statement reads one consistent snapshot;
     * the page is found on the ``(deleted_at, id)`` index alone (a "deferred join"), so
       skipping ``offset`` rows walks index entries, not whole rows; only the rows on the
       page are read in full. With ``keyset`` the page starts after the id ``after``
@@ -157,12 +157,17 @@ def page_query(model: Model, columns: Sequence[InstrumentedAttribute[Any]], *, k
     else:
         ids = ids.offset(bindparam("offset"))
     page_ids = ids.limit(bindparam("limit")).subquery("page")
+    # One row, always: SUM over no rows is still a row. BIGINT, not MySQL's DECIMAL sum.
+    total = (
+        select(cast(func.sum(RowCount.n), BigInteger).label("total"))
+        .where(RowCount.name == model.__tablename__)
+        .subquery("total")
+    )
     return Query(
-        select(*columns, RowCount.n)
-        .select_from(RowCount)
+        select(*columns, total.c.total)
+        .select_from(total)
         .outerjoin(page_ids, true())
         .outerjoin(model, model.id == page_ids.c.page_id)
-        .where(RowCount.name == model.__tablename__)
         .order_by(page_ids.c.page_id)
     )
 

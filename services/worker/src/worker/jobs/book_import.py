@@ -199,7 +199,10 @@ async def insert_books(conn: AsyncConnection, rows: list[BookRow]) -> None:
             await cur.executemany(INSERT_BOOKS, rows)
         finally:
             await cur.execute("SET @wadah_bulk_insert = NULL")
-    await conn.execute(update(RowCount).where(RowCount.name == "books").values(n=RowCount.n + len(rows)))
+    # Any one slot will do: only the sum is a count (migration 0010).
+    await conn.execute(
+        update(RowCount).where(RowCount.name == "books", RowCount.slot == 0).values(n=RowCount.n + len(rows))
+    )
 
 
 def open_upload(raw: io.RawIOBase, fmt: str) -> Iterator[Record]:

@@ -1,0 +1,88 @@
+"""Migration 0010: the counts move into slots and back without losing a row.
+
+Each test brings a fresh database to the revision before 0010, writes rows as an older
+wadah could have, and migrates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.migrate import alembic_config, upgrade
+from shared.models import ROW_COUNT_SLOTS
+from tests.shared.databases import query_rows
+
+BEFORE = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0010").down_revision
+assert isinstance(BEFORE, str)
+
+LIVE = {"users": 2, "books": 3, "blogs": 1}
+
+
+async def _run(url: str, statements: tuple[str, ...]) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Plain SQL in one transaction, on SQLite and MySQL alike, as any writer might send it."""
+    asyncio.run(_run(url, statements))
+
+
+def rows_before_0010(url: str) -> None:
+    """Two live users and one deleted, three live books and one deleted, one live blog."""
+    upgrade(url, BEFORE)
+    stamp = "'2026-01-01 00:00:00'"
+    run_sql(
+        url,
+        *(
+            "INSERT INTO users (id, name, email, password, created_at, updated_at, deleted_at) "
+            f"VALUES ({i}, 'n', 'u{i}@example.com', 'x', {stamp}, {stamp}, {deleted})"
+            for i, deleted in ((1, "NULL"), (2, "NULL"), (3, stamp))
+        ),
+        *(
+            "INSERT INTO books (id, title, author, genre, year, created_at, updated_at, deleted_at) "
+            f"VALUES ({i}, 't', 'a', 'g', 2000, {stamp}, {stamp}, {deleted})"
+            for i, deleted in ((1, "NULL"), (2, "NULL"), (3, "NULL"), (4, stamp))
+        ),
+        f"INSERT INTO blogs (id, user_id, title, content, created_at, updated_at) VALUES (1, 1, 't', 'c', {stamp}, {stamp})",
+    )
+
+
+def counts(url: str) -> dict[str, tuple[int, int]]:
+    """Each table's count (the sum of its rows) and how many rows hold it."""
+    rows = asyncio.run(query_rows(url, "SELECT name, SUM(n) AS n, COUNT(*) AS slots FROM row_counts GROUP BY name"))
+    return {r["name"]: (int(r["n"]), int(r["slots"])) for r in rows}
+
+
+def test_the_counts_move_into_slots_and_keep_counting(empty_database: str) -> None:
+    rows_before_0010(empty_database)
+    upgrade(empty_database)
+    assert counts(empty_database) == {name: (n, ROW_COUNT_SLOTS) for name, n in LIVE.items()}
+    # the triggers now count into the slots: two more books in different slots, one deleted
+    run_sql(
+        empty_database,
+        "INSERT INTO books (id, title, author, genre, year, created_at, updated_at) "
+        "VALUES (17, 't', 'a', 'g', 2000, '2026-01-01', '2026-01-01'), (18, 't', 'a', 'g', 2000, '2026-01-01', '2026-01-01')",
+        "UPDATE books SET deleted_at = '2026-02-01' WHERE id = 1",
+    )
+    assert counts(empty_database)["books"] == (LIVE["books"] + 1, ROW_COUNT_SLOTS)
+
+
+def test_a_downgrade_puts_each_count_back_in_one_row(empty_database: str) -> None:
+    rows_before_0010(empty_database)
+    upgrade(empty_database)
+    run_sql(empty_database, "DELETE FROM books WHERE id = 2")
+    command.downgrade(alembic_config(empty_database), BEFORE)
+    assert counts(empty_database) == {**{name: (n, 1) for name, n in LIVE.items()}, "books": (LIVE["books"] - 1, 1)}
+    run_sql(empty_database, "DELETE FROM books WHERE id = 3")
+    assert counts(empty_database)["books"] == (LIVE["books"] - 2, 1)
