@@ -16,6 +16,13 @@ table's count in slot 0, and a bulk import adds its batch there).
 The table is made anew (SQLite cannot change a primary key in place) with the counts
 carried over, and the triggers of 0002 and 0005 are made again for the slots, the
 bulk-import switch of 0005 included (MySQL only, as before).
+
+On MySQL each of those statements commits on its own, and the API of the release
+before keeps writing while a release migrates (compose's ``migrate`` service, the
+Kubernetes Job): a row written between dropping the old triggers and creating the new
+ones would go uncounted. So the last step counts every table again, with a locking read
+that waits for writers in flight and holds new ones back until the counts are set. On
+SQLite the whole migration is one transaction and there is one writer.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ def _create_triggers(slotted: bool) -> None:
             if mysql and name == "books_count_insert":  # migration 0005's switch for bulk imports
                 body = f"BEGIN IF @wadah_bulk_insert IS NULL THEN {statement}; END IF; END"
             else:
-                body = f"{statement}" if mysql else f"BEGIN {statement}; END"
+                body = statement if mysql else f"BEGIN {statement}; END"
             op.execute(f"CREATE TRIGGER {name} {event} ON {table} FOR EACH ROW {body}")
 
 
@@ -91,13 +98,30 @@ def _new_row_counts(*primary_key: str, slotted: bool) -> None:
     op.rename_table("row_counts_new", "row_counts")
 
 
+def _recount(slotted: bool) -> None:
+    """Every count set from its table, in the migration's last transaction (MySQL; see above)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "mysql":
+        return
+    into = "n = CASE WHEN slot = 0 THEN :n ELSE 0 END" if slotted else "n = :n"
+    for table in COUNTED_TABLES:
+        # LOCK IN SHARE MODE waits for uncommitted inserts and deletes, and its next-key
+        # locks keep new live rows out until the migration commits.
+        live = bind.execute(
+            sa.text(f"SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL LOCK IN SHARE MODE")
+        ).scalar_one()
+        bind.execute(sa.text(f"UPDATE row_counts SET {into} WHERE name = :name"), {"n": live, "name": table})
+
+
 def upgrade() -> None:
     _drop_triggers()
     _new_row_counts("name", "slot", slotted=True)
     _create_triggers(slotted=True)
+    _recount(slotted=True)
 
 
 def downgrade() -> None:
     _drop_triggers()
     _new_row_counts("name", slotted=False)
     _create_triggers(slotted=False)
+    _recount(slotted=False)
