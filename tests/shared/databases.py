@@ -119,6 +119,17 @@ def schema_differences(url: str) -> list[Any]:
     return result
 
 
+def run_in_transaction(url: str, *statements: str) -> None:
+    """Plain SQL in one committed transaction, on SQLite and MySQL alike, as any writer might send it."""
+
+    def work(conn: Connection) -> None:
+        for statement in statements:
+            conn.execute(text(statement))
+        conn.commit()
+
+    asyncio.run(_on_connection(url, work))
+
+
 async def query_rows(url: str, sql: str) -> list[dict[str, Any]]:
     """The rows of one query, as dicts (for async tests; the helpers above are for sync ones)."""
 

@@ -11,12 +11,10 @@ import asyncio
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.migrate import alembic_config, upgrade
 from shared.models import ROW_COUNT_SLOTS
-from tests.shared.databases import query_rows
+from tests.shared.databases import query_rows, run_in_transaction
 
 BEFORE = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0010").down_revision
 assert isinstance(BEFORE, str)
@@ -24,26 +22,11 @@ assert isinstance(BEFORE, str)
 LIVE = {"users": 2, "books": 3, "blogs": 1}
 
 
-async def _run(url: str, statements: tuple[str, ...]) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def run_sql(url: str, *statements: str) -> None:
-    """Plain SQL in one transaction, on SQLite and MySQL alike, as any writer might send it."""
-    asyncio.run(_run(url, statements))
-
-
 def rows_before_0010(url: str) -> None:
     """Two live users and one deleted, three live books and one deleted, one live blog."""
     upgrade(url, BEFORE)
     stamp = "'2026-01-01 00:00:00'"
-    run_sql(
+    run_in_transaction(
         url,
         *(
             "INSERT INTO users (id, name, email, password, created_at, updated_at, deleted_at) "
@@ -70,7 +53,7 @@ def test_the_counts_move_into_slots_and_keep_counting(empty_database: str) -> No
     upgrade(empty_database)
     assert counts(empty_database) == {name: (n, ROW_COUNT_SLOTS) for name, n in LIVE.items()}
     # the triggers now count into the slots: two more books in different slots, one deleted
-    run_sql(
+    run_in_transaction(
         empty_database,
         "INSERT INTO books (id, title, author, genre, year, created_at, updated_at) "
         "VALUES (17, 't', 'a', 'g', 2000, '2026-01-01', '2026-01-01'), (18, 't', 'a', 'g', 2000, '2026-01-01', '2026-01-01')",
@@ -82,10 +65,10 @@ def test_the_counts_move_into_slots_and_keep_counting(empty_database: str) -> No
 def test_a_downgrade_puts_each_count_back_in_one_row(empty_database: str) -> None:
     rows_before_0010(empty_database)
     upgrade(empty_database)
-    run_sql(empty_database, "DELETE FROM books WHERE id = 2")
+    run_in_transaction(empty_database, "DELETE FROM books WHERE id = 2")
     command.downgrade(alembic_config(empty_database), BEFORE)
     assert counts(empty_database) == {**{name: (n, 1) for name, n in LIVE.items()}, "books": (LIVE["books"] - 1, 1)}
-    run_sql(empty_database, "DELETE FROM books WHERE id = 3")
+    run_in_transaction(empty_database, "DELETE FROM books WHERE id = 3")
     assert counts(empty_database)["books"] == (LIVE["books"] - 2, 1)
 
 
@@ -94,9 +77,9 @@ def test_on_mysql_the_migration_counts_every_table_again_both_ways(empty_databas
     if not empty_database.startswith("mysql"):
         pytest.skip("on SQLite the migration is one transaction: nothing is written in between")
     rows_before_0010(empty_database)
-    run_sql(empty_database, "UPDATE row_counts SET n = 999 WHERE name = 'books'")  # as if some were missed
+    run_in_transaction(empty_database, "UPDATE row_counts SET n = 999 WHERE name = 'books'")  # as if some were missed
     upgrade(empty_database)
     assert counts(empty_database) == {name: (n, ROW_COUNT_SLOTS) for name, n in LIVE.items()}
-    run_sql(empty_database, "UPDATE row_counts SET n = n + 5 WHERE name = 'users' AND slot = 3")
+    run_in_transaction(empty_database, "UPDATE row_counts SET n = n + 5 WHERE name = 'users' AND slot = 3")
     command.downgrade(alembic_config(empty_database), BEFORE)
     assert counts(empty_database) == {name: (n, 1) for name, n in LIVE.items()}
