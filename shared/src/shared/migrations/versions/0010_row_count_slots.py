@@ -75,16 +75,15 @@ def _drop_triggers() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
-def _new_row_counts(*primary_key: str, slotted: bool) -> None:
+def _new_row_counts(slotted: bool) -> None:
     """``row_counts`` made again beside the old one, filled with its totals, then put in its place."""
-    columns: list[sa.Column[object]] = [sa.Column("name", sa.String(64), nullable=False)]
+    columns: list[sa.Column[object]] = [sa.Column("name", sa.String(64), primary_key=True)]
     if slotted:
-        columns.append(sa.Column("slot", sa.SmallInteger, nullable=False))
+        columns.append(sa.Column("slot", sa.SmallInteger, primary_key=True, autoincrement=False))
     op.create_table(
         "row_counts_new",
         *columns,
         sa.Column("n", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint(*primary_key),
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
     )
@@ -115,13 +114,13 @@ def _recount(slotted: bool) -> None:
 
 def upgrade() -> None:
     _drop_triggers()
-    _new_row_counts("name", "slot", slotted=True)
+    _new_row_counts(slotted=True)
     _create_triggers(slotted=True)
     _recount(slotted=True)
 
 
 def downgrade() -> None:
     _drop_triggers()
-    _new_row_counts("name", slotted=False)
+    _new_row_counts(slotted=False)
     _create_triggers(slotted=False)
     _recount(slotted=False)
